@@ -1,0 +1,154 @@
+"""The Key Vault adapter: the `SecretStore` port on `azure-keyvault-secrets`' async client.
+
+One client per vault, all sharing the app's managed-identity credential. SDK retries are off (see
+`retries`); SDK errors are translated here into the service's error types, with the operation and the
+secret's name but never a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
+
+from .errors import AccessDeniedError, ConfigurationError, ConflictError, RotationError, TransientError
+from .ports import StoredSecret
+from .retries import RetryPolicy, is_transient
+from .secret_value import SecretValue
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.keyvault.secrets import KeyVaultSecret
+    from azure.keyvault.secrets.aio import SecretClient
+
+T = TypeVar("T")
+
+
+def translate(exc: Exception, operation: str, name: str) -> RotationError:
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+
+    where = f"Key Vault {operation} of secret {name}"
+    if is_transient(exc):
+        return TransientError(f"{where}: transient failure ({_describe(exc)})")
+    if isinstance(exc, ClientAuthenticationError) and not isinstance(exc, HttpResponseError):
+        return TransientError(f"{where}: could not get a token for the managed identity ({_describe(exc)})")
+    status = getattr(exc, "status_code", None)
+    if status in (401, 403):
+        return AccessDeniedError(f"{where}: access denied ({_describe(exc)})")
+    if status == 409:
+        return ConflictError(f"{where}: conflict ({_describe(exc)})")
+    if isinstance(exc, HttpResponseError):
+        return ConfigurationError(f"{where}: rejected ({_describe(exc)})")
+    return TransientError(f"{where}: {_describe(exc)}")
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None) or exc.__class__.__name__
+    return " ".join(str(part) for part in (status, code, message) if part)
+
+
+def _stored(secret: KeyVaultSecret) -> StoredSecret:
+    props = secret.properties
+    return StoredSecret(
+        name=secret.name or "",
+        version=props.version or "",
+        value=SecretValue(secret.value or ""),
+        tags=dict(props.tags or {}),
+        enabled=bool(props.enabled),
+        expires_on=props.expires_on,
+        content_type=props.content_type,
+    )
+
+
+class KeyVaultSecretStore:
+    def __init__(self, client: SecretClient, retry: RetryPolicy) -> None:
+        self._client = client
+        self._retry = retry
+
+    @property
+    def vault_url(self) -> str:
+        return self._client.vault_url
+
+    async def _call(self, operation: str, name: str, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await self._retry.call(call)
+        except Exception as exc:
+            raise translate(exc, operation, name) from None
+
+    async def get(self, name: str, version: str | None = None) -> StoredSecret | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            secret = await self._retry.call(lambda: self._client.get_secret(name, version))
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise translate(exc, "get", name) from None
+        return _stored(secret)
+
+    async def set(
+        self,
+        name: str,
+        value: SecretValue,
+        *,
+        tags: Mapping[str, str],
+        expires_on: datetime | None = None,
+        content_type: str | None = None,
+    ) -> StoredSecret:
+        secret = await self._call(
+            "set",
+            name,
+            lambda: self._client.set_secret(
+                name, value.reveal(), tags=dict(tags), expires_on=expires_on, content_type=content_type
+            ),
+        )
+        return _stored(secret)
+
+    async def update(
+        self, name: str, version: str, *, tags: Mapping[str, str] | None = None, enabled: bool | None = None
+    ) -> None:
+        await self._call(
+            "update",
+            name,
+            lambda: self._client.update_secret_properties(
+                name, version, tags=dict(tags) if tags is not None else None, enabled=enabled
+            ),
+        )
+
+
+class KeyVaultStores:
+    """`SecretStores` for the vaults this app may use, one async client each."""
+
+    def __init__(self, settings: Settings, credential: AsyncTokenCredential, retry: RetryPolicy) -> None:
+        self._settings = settings
+        self._credential = credential
+        self._retry = retry
+        self._stores: dict[str, KeyVaultSecretStore] = {}
+        self._clients: list[SecretClient] = []
+
+    def for_vault(self, vault_url: str) -> KeyVaultSecretStore:
+        key = vault_url.rstrip("/").lower()
+        if key not in self._stores:
+            from azure.keyvault.secrets.aio import SecretClient
+
+            client = SecretClient(
+                vault_url,
+                self._credential,
+                api_version=self._settings.keyvault_api_version,
+                verify_challenge_resource=self._settings.verify_challenge_resource,
+                connection_verify=self._settings.keyvault_ca_bundle or True,
+                retry_total=0,
+            )
+            self._clients.append(client)
+            self._stores[key] = KeyVaultSecretStore(client, self._retry)
+        return self._stores[key]
+
+    async def close(self) -> None:
+        for client in self._clients:
+            await client.close()
+        self._clients.clear()
+        self._stores.clear()

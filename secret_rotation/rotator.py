@@ -1,0 +1,125 @@
+"""The rotator contract and its two templates, single and dual credential.
+
+A rotator is the provider side only: it knows how to make, apply and test a credential, and nothing of
+Key Vault, events or the protocol order (that is `engine`). A plugin subclasses one template and
+implements three hooks:
+
+Required
+    `scope(config) -> str`        canonical provider scope, checked against ROTATION_ALLOWED_SCOPES;
+                                  raise ConfigurationError for an unusable ProviderAddress.
+    `apply(request) -> None`      make the provider accept `request.new` (idempotent: the engine first
+                                  asks `accepts`, but a retried apply must also be harmless).
+    `accepts(config, credential) -> bool`
+                                  a real login; False when the provider rejects the credential,
+                                  TransientError when it cannot tell (unreachable, throttled).
+Optional
+    `generate(config, credential_id) -> SecretValue`   default: 32 random bytes, URL-safe.
+    `render(credential) / parse(credential_id, value)` the secret value's format; default: the bare
+                                                       password or key (Microsoft's samples' format).
+    `validate(config)`                                 extra tag checks; call super().
+"""
+
+from __future__ import annotations
+
+import secrets
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import ClassVar
+
+from .errors import ConfigurationError
+from .secret_value import SecretValue
+from .tags import RotationConfig, Tag
+
+
+class Pattern(Enum):
+    SINGLE = "single"
+    DUAL = "dual"
+
+
+@dataclass(frozen=True)
+class Credential:
+    credential_id: str
+    secret: SecretValue = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    config: RotationConfig
+    new: Credential
+    current: Credential
+    admin: Credential | None = None
+
+
+class Rotator(ABC):
+    name: ClassVar[str]
+    pattern: ClassVar[Pattern]
+
+    @abstractmethod
+    def scope(self, config: RotationConfig) -> str: ...
+
+    @abstractmethod
+    async def apply(self, request: ApplyRequest) -> None: ...
+
+    @abstractmethod
+    async def accepts(self, config: RotationConfig, credential: Credential) -> bool: ...
+
+    def generate(self, config: RotationConfig, credential_id: str) -> SecretValue:
+        return SecretValue(secrets.token_urlsafe(32))
+
+    def render(self, credential: Credential) -> SecretValue:
+        return credential.secret
+
+    def parse(self, credential_id: str, value: SecretValue) -> Credential:
+        return Credential(credential_id, value)
+
+    def validate(self, config: RotationConfig) -> None:
+        self.scope(config)
+
+    @abstractmethod
+    def target_credential_id(self, config: RotationConfig) -> str:
+        """Which credential this rotation replaces (the template decides)."""
+
+    @abstractmethod
+    def next_tags(self, config: RotationConfig) -> dict[str, str]:
+        """Tags that change on the promoted version (the template decides)."""
+
+
+class SingleCredentialRotator(Rotator):
+    """One credential changed in place; `apply` gets the current credential to authenticate with."""
+
+    pattern = Pattern.SINGLE
+
+    def target_credential_id(self, config: RotationConfig) -> str:
+        return config.credential_id
+
+    def next_tags(self, config: RotationConfig) -> dict[str, str]:
+        return {}
+
+
+class DualCredentialRotator(Rotator):
+    """Two credentials alternate: the inactive one (`AlternateCredentialId`) is regenerated, so readers
+    of the current version never break; the promoted version swaps the two tags."""
+
+    pattern = Pattern.DUAL
+
+    def validate(self, config: RotationConfig) -> None:
+        super().validate(config)
+        alternate = config.alternate_credential_id
+        if not alternate:
+            raise ConfigurationError(f"rotator {self.name} needs the {Tag.ALTERNATE_CREDENTIAL_ID} tag")
+        if alternate == config.credential_id:
+            raise ConfigurationError(
+                f"{Tag.ALTERNATE_CREDENTIAL_ID} must differ from {Tag.CREDENTIAL_ID} ({alternate!r})"
+            )
+
+    def target_credential_id(self, config: RotationConfig) -> str:
+        assert config.alternate_credential_id is not None  # checked by validate()
+        return config.alternate_credential_id
+
+    def next_tags(self, config: RotationConfig) -> dict[str, str]:
+        assert config.alternate_credential_id is not None
+        return {
+            Tag.CREDENTIAL_ID: config.alternate_credential_id,
+            Tag.ALTERNATE_CREDENTIAL_ID: config.credential_id,
+        }

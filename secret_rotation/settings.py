@@ -1,0 +1,98 @@
+"""Settings: the one place that reads the process environment (Function App settings).
+
+Every other module receives a `Settings` object, so the engine never touches `os.environ`
+and tests build settings from plain dictionaries. `APP_SETTING_NAMES` is the contract with
+`infra/`: a test checks that the Bicep app settings and this list agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ConfigurationError
+
+ALLOWED_VAULTS = "ROTATION_ALLOWED_VAULTS"
+ALLOWED_SCOPES = "ROTATION_ALLOWED_SCOPES"
+QUEUE_NAME = "ROTATION_QUEUE_NAME"
+KEYVAULT_API_VERSION = "KEYVAULT_API_VERSION"
+# Local stack only: the emulator's self-signed CA and its non-Azure challenge resource.
+KEYVAULT_CA_BUNDLE = "KEYVAULT_CA_BUNDLE"
+KEYVAULT_VERIFY_CHALLENGE_RESOURCE = "KEYVAULT_VERIFY_CHALLENGE_RESOURCE"
+# Host storage, as the Functions host reads it: a connection string locally, identity-based in Azure.
+STORAGE_CONNECTION = "AzureWebJobsStorage"
+STORAGE_QUEUE_SERVICE_URI = "AzureWebJobsStorage__queueServiceUri"
+STORAGE_CLIENT_ID = "AzureWebJobsStorage__clientId"
+# Read by azure-identity itself: the client id of the user-assigned managed identity.
+MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
+
+#: Settings a deployment in Azure must provide (local-only settings are left out).
+APP_SETTING_NAMES: tuple[str, ...] = (
+    ALLOWED_VAULTS,
+    ALLOWED_SCOPES,
+    QUEUE_NAME,
+    KEYVAULT_API_VERSION,
+    STORAGE_QUEUE_SERVICE_URI,
+    STORAGE_CLIENT_ID,
+    MANAGED_IDENTITY_CLIENT_ID,
+)
+
+DEFAULT_QUEUE_NAME = "secret-rotation"
+# 7.6 is the newest version both Azure Key Vault and the local emulators accept.
+DEFAULT_KEYVAULT_API_VERSION = "7.6"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _flag(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no"):
+        return False
+    raise ConfigurationError(f"setting {name} must be true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where the rotation queue lives: a connection string, or a service URI used with the identity."""
+
+    connection_string: str | None
+    queue_service_uri: str | None
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    allowed_vaults: tuple[str, ...]
+    allowed_scopes: tuple[str, ...]
+    queue_name: str = DEFAULT_QUEUE_NAME
+    keyvault_api_version: str = DEFAULT_KEYVAULT_API_VERSION
+    keyvault_ca_bundle: str | None = None
+    verify_challenge_resource: bool = True
+    storage: StorageSettings = StorageSettings(None, None, None)
+    managed_identity_client_id: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        vaults = _split(env.get(ALLOWED_VAULTS, ""))
+        if not vaults:
+            raise ConfigurationError(f"setting {ALLOWED_VAULTS} must list at least one vault URL")
+        return cls(
+            allowed_vaults=tuple(v.rstrip("/").lower() for v in vaults),
+            allowed_scopes=_split(env.get(ALLOWED_SCOPES, "")),
+            queue_name=env.get(QUEUE_NAME) or DEFAULT_QUEUE_NAME,
+            keyvault_api_version=env.get(KEYVAULT_API_VERSION) or DEFAULT_KEYVAULT_API_VERSION,
+            keyvault_ca_bundle=env.get(KEYVAULT_CA_BUNDLE) or None,
+            verify_challenge_resource=_flag(
+                env.get(KEYVAULT_VERIFY_CHALLENGE_RESOURCE, "true"), KEYVAULT_VERIFY_CHALLENGE_RESOURCE
+            ),
+            storage=StorageSettings(
+                connection_string=env.get(STORAGE_CONNECTION) or None,
+                queue_service_uri=env.get(STORAGE_QUEUE_SERVICE_URI) or None,
+                client_id=env.get(STORAGE_CLIENT_ID) or None,
+            ),
+            managed_identity_client_id=env.get(MANAGED_IDENTITY_CLIENT_ID) or None,
+        )

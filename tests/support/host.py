@@ -1,0 +1,66 @@
+"""Plays the Functions host's part for tests and the demo (Core Tools cannot be installed here).
+
+It indexes the app once (`app.get_functions()` may be called once per app instance), turns event JSON
+into `func.EventGridEvent` / `func.CloudEvent` with azure-functions' own input converter, and drains the
+Storage queue into `rotation_worker` as the queue extension would: base64 messages, the message
+deleted after success, left for redelivery after a failure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import azure.functions as func
+from azure.functions import meta
+from azure.functions.eventgrid import EventGridEventInConverter
+from azure.functions.queue import QueueMessage
+
+
+@dataclass
+class Delivery:
+    message_id: str
+    dequeue_count: int
+    error: BaseException | None
+
+
+def event_grid_input(payload: dict[str, Any]) -> func.EventGridEvent | func.CloudEvent:
+    return EventGridEventInConverter.decode(meta.Datum(json.dumps(payload), "json"), trigger_metadata={})
+
+
+class LocalFunctionsHost:
+    def __init__(self, app_module: ModuleType) -> None:
+        self.app_module = app_module
+        self.functions = {fn.get_function_name(): fn for fn in app_module.app.get_functions()}
+
+    async def deliver_event(self, payload: dict[str, Any]) -> None:
+        handler = self.functions["on_secret_near_expiry"].get_user_function()
+        await handler(event_grid_input(payload))
+
+    async def deliver_queue_message(self, body: str, *, message_id: str = "local", dequeue_count: int = 1) -> None:
+        handler = self.functions["rotation_worker"].get_user_function()
+        message = QueueMessage(id=message_id, body=body.encode(), dequeue_count=dequeue_count)  # type: ignore[no-untyped-call]
+        await handler(message)
+
+    async def drain_queue(self, connection_string: str, queue_name: str) -> list[Delivery]:
+        from azure.storage.queue import TextBase64DecodePolicy
+        from azure.storage.queue.aio import QueueClient
+
+        deliveries: list[Delivery] = []
+        async with QueueClient.from_connection_string(
+            connection_string, queue_name, message_decode_policy=TextBase64DecodePolicy()
+        ) as queue:
+            async for message in queue.receive_messages(visibility_timeout=30, max_messages=16):
+                error: BaseException | None = None
+                try:
+                    await self.deliver_queue_message(
+                        message.content, message_id=message.id, dequeue_count=message.dequeue_count or 1
+                    )
+                except Exception as exc:
+                    error = exc
+                else:
+                    await queue.delete_message(message)
+                deliveries.append(Delivery(message.id, message.dequeue_count or 1, error))
+        return deliveries

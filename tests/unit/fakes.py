@@ -1,0 +1,138 @@
+"""In-memory fakes of the engine's ports and of a provider, for fast unit tests of the engine only."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from secret_rotation.errors import ProviderRefusedError, TransientError
+from secret_rotation.ports import StoredSecret
+from secret_rotation.rotator import ApplyRequest, Credential, DualCredentialRotator, SingleCredentialRotator
+from secret_rotation.secret_value import SecretValue
+from secret_rotation.tags import RotationConfig
+
+VAULT = "https://kv-unit.vault.azure.net"
+
+
+class InMemorySecretStore:
+    def __init__(self, vault_url: str = VAULT) -> None:
+        self._vault_url = vault_url
+        self.versions: dict[str, list[StoredSecret]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.fail_at_call: int | None = None  # index into `calls` that raises a transient fault
+
+    @property
+    def vault_url(self) -> str:
+        return self._vault_url
+
+    def _check(self, operation: str, name: str) -> None:
+        self.calls.append((operation, name))
+        if self.fail_at_call == len(self.calls) - 1:
+            self.fail_at_call = None
+            raise TransientError(f"injected fault at {operation} of {name}")
+
+    async def get(self, name: str, version: str | None = None) -> StoredSecret | None:
+        self._check("get", name)
+        versions = self.versions.get(name, [])
+        if version is None:
+            return versions[-1] if versions else None
+        return next((v for v in versions if v.version == version), None)
+
+    async def set(
+        self,
+        name: str,
+        value: SecretValue,
+        *,
+        tags: Mapping[str, str],
+        expires_on: datetime | None = None,
+        content_type: str | None = None,
+    ) -> StoredSecret:
+        self._check("set", name)
+        stored = StoredSecret(name, uuid.uuid4().hex, value, dict(tags), True, expires_on, content_type)
+        self.versions.setdefault(name, []).append(stored)
+        return stored
+
+    async def update(
+        self, name: str, version: str, *, tags: Mapping[str, str] | None = None, enabled: bool | None = None
+    ) -> None:
+        self._check("update", name)
+        versions = self.versions[name]
+        for index, stored in enumerate(versions):
+            if stored.version == version:
+                versions[index] = replace(
+                    stored,
+                    tags=dict(tags) if tags is not None else stored.tags,
+                    enabled=stored.enabled if enabled is None else enabled,
+                )
+
+
+class InMemoryStores:
+    def __init__(self, store: InMemorySecretStore) -> None:
+        self.store = store
+
+    def for_vault(self, vault_url: str) -> InMemorySecretStore:
+        return self.store
+
+
+class InMemoryQueue:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    async def enqueue(self, body: str) -> None:
+        self.messages.append(body)
+
+
+class FakeProvider:
+    """A provider holding one password per credential id; counts changes."""
+
+    def __init__(self) -> None:
+        self.passwords: dict[str, str] = {}
+        self.changes = 0
+        self.refuse_changes = False
+
+    def accepts(self, credential: Credential) -> bool:
+        return self.passwords.get(credential.credential_id) == credential.secret.reveal()
+
+
+class _FakeRotatorMixin:
+    provider: FakeProvider  # set per test world, see `rotators_for`
+
+    def scope(self, config: RotationConfig) -> str:
+        return config.provider_address
+
+    async def accepts(self, config: RotationConfig, credential: Credential) -> bool:
+        return self.provider.accepts(credential)
+
+    def _change(self, authority: Credential | None, request: ApplyRequest) -> None:
+        if self.provider.refuse_changes:
+            raise ProviderRefusedError(
+                f"provider refused the change of {request.new.credential_id} to {request.new.secret.reveal()}"
+            )
+        if authority is None or not self.provider.accepts(authority):
+            raise ProviderRefusedError("authority not accepted")
+        self.provider.passwords[request.new.credential_id] = request.new.secret.reveal()
+        self.provider.changes += 1
+
+
+class FakeSingleRotator(_FakeRotatorMixin, SingleCredentialRotator):
+    name = "fake-single"
+
+    async def apply(self, request: ApplyRequest) -> None:
+        self._change(request.current, request)
+
+
+class FakeDualRotator(_FakeRotatorMixin, DualCredentialRotator):
+    name = "fake-dual"
+
+    async def apply(self, request: ApplyRequest) -> None:
+        self._change(request.admin, request)
+
+
+def rotators_for(provider: FakeProvider) -> list[type[SingleCredentialRotator | DualCredentialRotator]]:
+    """Rotator classes bound to one provider, so every test has its own."""
+    return [
+        type("BoundFakeSingle", (FakeSingleRotator,), {"provider": provider}),
+        type("BoundFakeDual", (FakeDualRotator,), {"provider": provider}),
+    ]
