@@ -74,4 +74,9 @@ class RetryPolicy:
             sleep=self._sleep,
             reraise=True,
         )
-        return await retrying(operation)
+
+        # tenacity awaits only coroutine functions; a lambda returning a coroutine would not be awaited.
+        async def attempt() -> T:
+            return await operation()
+
+        return await retrying(attempt)

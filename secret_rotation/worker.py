@@ -24,10 +24,13 @@ class RotationWorker:
         self._engine = engine
 
     async def handle(self, body: bytes | str, *, message_id: str = "unknown") -> Outcome:
+        correlation_id = message_id
         try:
-            event = parse_event(decode_payload(body))
+            payload = decode_payload(body)
+            correlation_id = str(payload.get("id") or message_id)
+            event = parse_event(payload)
         except InvalidEventError as exc:
-            return log_outcome(Outcome(Status.FAILED, message_id, step="parse", reason=str(exc)))
+            return log_outcome(Outcome(Status.FAILED, correlation_id, step="parse", reason=str(exc)))
         if isinstance(event, IgnoredEvent):
             return log_outcome(ignored(event))
         outcome = log_outcome(await self._engine.rotate(event))

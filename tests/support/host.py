@@ -8,6 +8,7 @@ deleted after success, left for redelivery after a failure.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from types import ModuleType
@@ -64,3 +65,11 @@ class LocalFunctionsHost:
                     await queue.delete_message(message)
                 deliveries.append(Delivery(message.id, message.dequeue_count or 1, error))
         return deliveries
+
+
+@functools.cache
+def app_host() -> LocalFunctionsHost:
+    """The one host of this process's function_app (its functions can be indexed only once)."""
+    import function_app
+
+    return LocalFunctionsHost(function_app)

@@ -21,11 +21,11 @@ from secret_rotation.scopes import Scopes
 from secret_rotation.secret_value import SecretValue
 from secret_rotation.worker import RetryableFailure, RotationWorker
 from tests.support.events import key_vault_event
-from tests.support.host import LocalFunctionsHost, event_grid_input
+from tests.support.host import app_host, event_grid_input
 from tests.unit.conftest import NOW
 from tests.unit.fakes import VAULT, FakeProvider, InMemoryQueue, InMemorySecretStore, InMemoryStores, rotators_for
 
-HOST = LocalFunctionsHost(function_app)  # get_functions() may run once per app instance
+HOST = app_host()
 
 
 class FakeService:
