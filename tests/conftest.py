@@ -1,0 +1,80 @@
+"""Fixtures shared by the tests that use the local stack (`scripts/stack.py up`): the real Key Vault double
+over TLS, the managed-identity endpoint, Azurite and PostgreSQL, reached through the real SDK clients.
+Unit tests never request them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from azure.identity.aio import ManagedIdentityCredential
+from azure.keyvault.secrets.aio import SecretClient
+
+import function_app
+from secret_rotation.composition import Service, build_service
+from secret_rotation.settings import Settings
+from tests.doubles.stack_env import load_stack_env
+from tests.support.host import LocalFunctionsHost, app_host
+from tests.support.stack import Postgres
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> dict[str, str]:
+    return load_stack_env()
+
+
+@pytest.fixture(scope="session")
+def stack_environ(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The process environment of a Function App wired to the local stack (identity endpoint included)."""
+    # A queue of this session's own, so messages left by an earlier run or by the demo never mix in.
+    environ = {**stack_env, "ROTATION_QUEUE_NAME": f"rotation-test-{uuid.uuid4().hex[:12]}"}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in environ.items():
+            patch.setenv(key, value)
+        yield environ
+
+
+@pytest.fixture(scope="session")
+async def real_service(stack_environ: dict[str, str]) -> AsyncIterator[Service]:
+    service = build_service(Settings.from_env(stack_environ))
+    yield service
+    await service.close()
+
+
+@pytest.fixture
+def host(real_service: Service, monkeypatch: pytest.MonkeyPatch) -> LocalFunctionsHost:
+    monkeypatch.setattr(function_app, "_service", real_service)
+    return app_host()
+
+
+@pytest.fixture(scope="session")
+async def vault(stack_environ: dict[str, str]) -> AsyncIterator[SecretClient]:
+    """The test's own view of the vault, through the same managed-identity path as the app."""
+    credential = ManagedIdentityCredential(client_id=stack_environ["AZURE_CLIENT_ID"])
+    client = SecretClient(
+        stack_environ["KEYVAULT_URL"],
+        credential,
+        api_version=stack_environ["KEYVAULT_API_VERSION"],
+        verify_challenge_resource=False,
+        connection_verify=stack_environ["KEYVAULT_CA_BUNDLE"],
+    )
+    async with client, credential:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def postgres(stack_env: dict[str, str]) -> Postgres:
+    return Postgres(stack_env["PG_ADMIN_DSN"], stack_env["PGHOST"], int(stack_env["PGPORT"]))
+
+
+@pytest.fixture
+def leak_check(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> Iterator[list[str]]:
+    """Collects every secret value a test handles; fails the test if any shows up in logs or output."""
+    caplog.set_level("DEBUG")
+    values: list[str] = []
+    yield values
+    captured = capsys.readouterr()
+    seen = caplog.text + captured.out + captured.err + "".join(str(r.__dict__) for r in caplog.records)
+    leaked = [v for v in values if v and v in seen]
+    assert not leaked, f"{len(leaked)} secret value(s) appeared in logs or output"
