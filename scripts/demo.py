@@ -17,40 +17,93 @@ import secrets
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-SECRET = "demo-db-password"
+if TYPE_CHECKING:
+    from azure.keyvault.secrets import KeyVaultSecret
+    from azure.keyvault.secrets.aio import SecretClient
+
+DEMO_SECRET_NAME = "demo-db-password"  # noqa: S105 (a secret's name)
 ROLE = "demo_app"
 VALIDITY_DAYS = 60
 
 
-class _Outcomes(logging.Handler):
+class _PrintOutcomes(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         print(f"  outcome: {record.getMessage()}")
 
 
-async def main() -> int:
+async def _seed(vault: SecretClient, env: dict[str, str]) -> KeyVaultSecret:
+    """The demo secret; created with a fresh role password on the first run."""
     import psycopg
     from azure.core.exceptions import ResourceNotFoundError
+    from psycopg import sql
+
+    try:
+        return await vault.get_secret(DEMO_SECRET_NAME)
+    except ResourceNotFoundError:
+        pass
+    password = secrets.token_urlsafe(24)
+    async with await psycopg.AsyncConnection.connect(env["PG_ADMIN_DSN"], autocommit=True) as admin:
+        exists = await (await admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,))).fetchone()
+        statement = "ALTER ROLE {} LOGIN PASSWORD {}" if exists else "CREATE ROLE {} LOGIN PASSWORD {}"
+        await admin.execute(sql.SQL(statement).format(sql.Identifier(ROLE), sql.Literal(password)))
+    secret = await vault.set_secret(
+        DEMO_SECRET_NAME,
+        password,
+        tags={
+            "RotatorType": "postgres-role",
+            "CredentialId": ROLE,
+            "ProviderAddress": f"postgresql://{env['PGHOST']}:{env['PGPORT']}/postgres",
+            "ValidityPeriodDays": str(VALIDITY_DAYS),
+        },
+        expires_on=datetime.now(UTC) + timedelta(days=10),
+    )
+    print(f"seeded role {ROLE} and secret {DEMO_SECRET_NAME} {secret.properties.version}, expiring in 10 days")
+    return secret
+
+
+async def _make_due(secret: KeyVaultSecret, env: dict[str, str]) -> None:
+    from tests.support.stack import time_shift
+
+    expires = secret.properties.expires_on
+    if expires and expires - datetime.now(UTC) > timedelta(days=30):
+        days = (expires - datetime.now(UTC)).days - 10
+        await time_shift(env, days=days)
+        print(f"moved the vault's clock {days} days on: {secret.properties.version} is now near expiry")
+
+
+async def _logs_in(env: dict[str, str], password: str) -> bool:
+    import psycopg
+
+    try:
+        connection = await psycopg.AsyncConnection.connect(
+            host=env["PGHOST"], port=int(env["PGPORT"]), dbname="postgres", user=ROLE, password=password
+        )
+    except psycopg.OperationalError:
+        return False
+    await connection.close()
+    return True
+
+
+async def main() -> int:
     from azure.identity.aio import ManagedIdentityCredential
     from azure.keyvault.secrets.aio import SecretClient
-    from psycopg import sql
 
     from tests.doubles.stack_env import load_stack_env
     from tests.support.events import key_vault_event
     from tests.support.host import app_host
-    from tests.support.stack import time_shift
 
     env = load_stack_env()
     os.environ.update(env)
-    logging.basicConfig(level=logging.ERROR)  # the library's own chatter stays quiet
+    logging.basicConfig(level=logging.ERROR)  # the libraries' own chatter stays quiet
     outcomes = logging.getLogger("secret_rotation")
-    outcomes.addHandler(_Outcomes())
+    outcomes.addHandler(_PrintOutcomes())
     outcomes.setLevel(logging.INFO)
     outcomes.propagate = False
-    address = f"postgresql://{env['PGHOST']}:{env['PGPORT']}/postgres"
     print(
         f"local stack: Key Vault {env['KEYVAULT_URL']} | PostgreSQL {env['PGHOST']}:{env['PGPORT']} | "
         f"queue {env['ROTATION_QUEUE_NAME']} on Azurite"
@@ -64,76 +117,33 @@ async def main() -> int:
         verify_challenge_resource=False,
         connection_verify=env["KEYVAULT_CA_BUNDLE"],
     )
+    host = app_host()
     async with vault, credential:
-        try:
-            current = await vault.get_secret(SECRET)
-        except ResourceNotFoundError:
-            password = secrets.token_urlsafe(24)
-            async with await psycopg.AsyncConnection.connect(env["PG_ADMIN_DSN"], autocommit=True) as admin:
-                exists = await (await admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,))).fetchone()
-                verb = "ALTER" if exists else "CREATE"
-                await admin.execute(
-                    sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(ROLE), sql.Literal(password))
-                )
-            current = await vault.set_secret(
-                SECRET,
-                password,
-                tags={
-                    "RotatorType": "postgres-role",
-                    "CredentialId": ROLE,
-                    "ProviderAddress": address,
-                    "ValidityPeriodDays": str(VALIDITY_DAYS),
-                },
-                expires_on=datetime.now(UTC) + timedelta(days=10),
-            )
-            print(f"seeded role {ROLE} and secret {SECRET}, version {current.properties.version}, expiring in 10 days")
-        expires = current.properties.expires_on
-        if expires and expires - datetime.now(UTC) > timedelta(days=30):
-            days = (expires - datetime.now(UTC)).days - 10
-            await time_shift(env, days=days)
-            print(f"moved the vault's clock {days} days on: version {current.properties.version} is near expiry")
-        old_version = current.properties.version or ""
-        old_password = current.value or ""
-
-        host = app_host()
-        event = key_vault_event(env["KEYVAULT_URL"], SECRET, old_version)
-        print(f"delivering {event['eventType']} for {SECRET}/{old_version} to on_secret_near_expiry")
+        before = await _seed(vault, env)
+        await _make_due(before, env)
+        version = before.properties.version or ""
+        event = key_vault_event(env["KEYVAULT_URL"], DEMO_SECRET_NAME, version)
+        print(f"delivering {event['eventType']} for {DEMO_SECRET_NAME}/{version} to on_secret_near_expiry")
         await host.deliver_event(event)
         print("draining the rotation queue into rotation_worker")
         deliveries = await host.drain_queue(env["AzureWebJobsStorage"], env["ROTATION_QUEUE_NAME"])
-        failed = [d for d in deliveries if d.error is not None]
-        if failed or not deliveries:
-            print(f"FAILED: {len(deliveries)} message(s) delivered, {len(failed)} failed", file=sys.stderr)
-            return 1
+        after = await vault.get_secret(DEMO_SECRET_NAME)
+    await host.app_module.service().close()
 
-        rotated = await vault.get_secret(SECRET)
-        new_password = rotated.value or ""
-
-    async def logs_in(password: str) -> bool:
-        try:
-            conn = await psycopg.AsyncConnection.connect(
-                host=env["PGHOST"],
-                port=int(env["PGPORT"]),
-                dbname="postgres",
-                user=ROLE,
-                password=password,
-            )
-        except psycopg.OperationalError:
-            return False
-        await conn.close()
-        return True
-
-    new_ok, old_ok = await logs_in(new_password), await logs_in(old_password)
+    if not deliveries or any(d.error for d in deliveries):
+        print(f"FAILED: {len(deliveries)} message(s) delivered, some failed (see the outcomes)", file=sys.stderr)
+        return 1
+    new_ok = await _logs_in(env, after.value or "")
+    old_refused = not await _logs_in(env, before.value or "")
     print(
-        f"rotated {SECRET}: version {old_version} -> {rotated.properties.version}, "
-        f"expires {rotated.properties.expires_on:%Y-%m-%d}"
+        f"rotated {DEMO_SECRET_NAME}: {version} -> {after.properties.version}, "
+        f"expires {after.properties.expires_on:%Y-%m-%d}"
     )
     print(
-        f"verified: new version (read back with the managed identity) logs in as {ROLE}: {new_ok}; "
-        f"previous password refused: {not old_ok}"
+        f"verified: the new version, read back with the managed identity, logs in as {ROLE}: {new_ok}; "
+        f"the previous password is refused: {old_refused}"
     )
-    await app_host().app_module.service().close()
-    return 0 if new_ok and not old_ok and rotated.properties.version != old_version else 1
+    return 0 if new_ok and old_refused and after.properties.version != version else 1
 
 
 if __name__ == "__main__":

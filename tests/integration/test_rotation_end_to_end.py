@@ -118,9 +118,8 @@ async def test_dual_credential_alternates_users_and_keeps_the_previous_one_worki
     )
     assert first.properties.version
 
-    assert (
-        await _deliver(host, stack_environ, key_vault_event(stack_environ["KEYVAULT_URL"], name, first.properties.version)) == 1
-    )
+    vault_url = stack_environ["KEYVAULT_URL"]
+    assert await _deliver(host, stack_environ, key_vault_event(vault_url, name, first.properties.version)) == 1
     second = await vault.get_secret(name)
     document = json.loads(second.value or "{}")
     leak_check.append(document["password"])
@@ -134,10 +133,7 @@ async def test_dual_credential_alternates_users_and_keeps_the_previous_one_worki
     # Let 20 days pass on the vault's clock: the new version is due, and the next rotation changes blue.
     await time_shift(stack_environ, days=20)
     assert second.properties.version
-    assert (
-        await _deliver(host, stack_environ, key_vault_event(stack_environ["KEYVAULT_URL"], name, second.properties.version))
-        == 1
-    )
+    assert await _deliver(host, stack_environ, key_vault_event(vault_url, name, second.properties.version)) == 1
     third = await vault.get_secret(name)
     third_document = json.loads(third.value or "{}")
     leak_check.append(third_document["password"])

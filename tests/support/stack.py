@@ -61,7 +61,7 @@ def unique(prefix: str) -> str:
 
 
 def outcomes(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    return [r.outcome for r in caplog.records if hasattr(r, "outcome")]  # type: ignore[attr-defined]
+    return [r.outcome for r in caplog.records if hasattr(r, "outcome")]
 
 
 async def time_shift(env: dict[str, str], *, days: int) -> None:

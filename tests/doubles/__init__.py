@@ -1,0 +1,1 @@
+"""Local test doubles for Azure services (Key Vault secrets, managed identity) used by the local stack."""

@@ -1,0 +1,393 @@
+"""Key Vault secrets REST double (api-version 7.2-7.6) served over TLS for the local stack.
+
+It mimics what the real `azure.keyvault.secrets` SDK relies on: the bearer challenge (401 +
+WWW-Authenticate with authorization/resource) on unauthenticated requests, bundle and paging shapes,
+Key Vault's error bodies, and "latest = most recently created version". Secrets live in memory only.
+Management endpoints (no auth, like Lowkey Vault): GET /ping, POST /management/time-shift?seconds=N,
+GET /management/requests and POST /management/requests/reset.
+
+Run: python -m tests.doubles.keyvault --host 127.0.0.1 --port 8443 --cert C --key K --key-file T --tenant-id G
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import logging
+import re
+import ssl
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from tests.doubles import tokens
+from tests.doubles.identity import PathOnlyAccessLogger
+
+RESOURCE = "https://vault.azure.net"
+SUPPORTED_API_VERSIONS = ("7.2", "7.3", "7.4", "7.5", "7.6")
+OPERATIONS = ("set", "get", "update", "list", "list_versions", "delete")
+MAX_PAGE = 25  # Key Vault's own cap on maxresults
+NAME_RE = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
+MAX_VALUE_BYTES = 25 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class KvError(Exception):
+    """An error Key Vault would report as {"error": {"code", "message"}}."""
+
+    def __init__(self, status: int, code: str, message: str, inner: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.inner = status, code, message, inner
+
+    def response(self, headers: dict[str, str] | None = None) -> web.Response:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.inner:
+            error["innererror"] = {"code": self.inner}
+        return web.json_response({"error": error}, status=self.status, headers=headers)
+
+
+@dataclass
+class Version:
+    """One immutable value plus its mutable attributes, as Key Vault stores a secret version."""
+
+    version: str
+    value: str
+    created: int
+    updated: int
+    enabled: bool = True
+    nbf: int | None = None
+    exp: int | None = None
+    content_type: str | None = None
+    tags: dict[str, str] | None = None
+
+
+@dataclass
+class Secret:
+    name: str  # case as first created; lookups are case-insensitive like Key Vault's
+    versions: list[Version] = field(default_factory=list)  # creation order, so [-1] is "latest"
+
+
+@dataclass
+class Vault:
+    key: bytes
+    tenant_id: str
+    secrets: dict[str, Secret] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+VAULT = web.AppKey("vault", Vault)
+
+
+def _not_found(name: str, version: str = "") -> KvError:
+    ident = f"{name}/{version}" if version else name
+    return KvError(404, "SecretNotFound", f"A secret with (name/id) {ident} was not found in this key vault.")
+
+
+def _bad(message: str) -> KvError:
+    return KvError(400, "BadParameter", message)
+
+
+def _attributes(v: Version) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"enabled": v.enabled}
+    if v.nbf is not None:
+        attrs["nbf"] = v.nbf
+    if v.exp is not None:
+        attrs["exp"] = v.exp
+    attrs.update(created=v.created, updated=v.updated)
+    attrs.update(recoveryLevel="Recoverable+Purgeable", recoverableDays=90)
+    return attrs
+
+
+def _item(ident: str, v: Version, value: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {} if value is None else {"value": value}
+    body["id"] = ident
+    if v.content_type is not None:
+        body["contentType"] = v.content_type
+    if v.tags is not None:
+        body["tags"] = v.tags
+    body["attributes"] = _attributes(v)
+    return body
+
+
+def _base(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+def _name(request: web.Request) -> str:
+    name = request.match_info["name"]
+    if not NAME_RE.match(name):
+        raise _bad(f"The secret name '{name[:140]}' is invalid: use 1-127 characters of [0-9a-zA-Z-].")
+    return name
+
+
+def _secret(request: web.Request) -> Secret:
+    name = _name(request)
+    secret = request.app[VAULT].secrets.get(name.lower())
+    if secret is None:
+        raise _not_found(name)
+    return secret
+
+
+def _version(request: web.Request, secret: Secret) -> Version:
+    wanted = request.match_info.get("version", "").lower()
+    if not wanted:
+        return secret.versions[-1]
+    for v in secret.versions:
+        if v.version == wanted:
+            return v
+    raise _not_found(secret.name, wanted)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.read() or b"null")
+    except ValueError as exc:
+        raise _bad("The request body is not valid JSON.") from exc
+    if not isinstance(body, dict):
+        raise _bad("The request body must be a JSON object.")
+    return body
+
+
+def _apply_common(v: Version, body: dict[str, Any]) -> None:
+    """Validate and apply contentType/tags/attributes shared by set and update."""
+    if "contentType" in body:
+        if body["contentType"] is not None and not isinstance(body["contentType"], str):
+            raise _bad("contentType must be a string.")
+        v.content_type = body["contentType"]
+    if "tags" in body and body["tags"] is not None:
+        tags = body["tags"]
+        if (
+            not isinstance(tags, dict)
+            or len(tags) > 15
+            or not all(isinstance(k, str) and isinstance(val, str) for k, val in tags.items())
+        ):
+            raise _bad("tags must be an object of at most 15 string values.")
+        v.tags = dict(tags)
+    attrs = body.get("attributes") or {}
+    if not isinstance(attrs, dict):
+        raise _bad("attributes must be an object.")
+    if attrs.get("enabled") is not None:
+        if not isinstance(attrs["enabled"], bool):
+            raise _bad("attributes.enabled must be a boolean.")
+        v.enabled = attrs["enabled"]
+    for key in ("nbf", "exp"):
+        if attrs.get(key) is not None:
+            if not isinstance(attrs[key], int) or isinstance(attrs[key], bool):
+                raise _bad(f"attributes.{key} must be an integer (epoch seconds).")
+            setattr(v, key, attrs[key])
+
+
+def data_plane(operation: str) -> Callable[[Handler], Handler]:
+    """Count the request, enforce the bearer challenge, then the api-version, like Key Vault's front end."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            vault = request.app[VAULT]
+            vault.counts[operation] += 1
+            auth = request.headers.get("Authorization", "")
+            scheme, _, token = auth.partition(" ")
+            reason = ""
+            if scheme.lower() != "bearer" or not token.strip():
+                reason = "AKV10000: Request is missing a Bearer or PoP token."
+            else:
+                try:
+                    tokens.verify(vault.key, token.strip(), RESOURCE)
+                except tokens.TokenError as exc:
+                    reason = f"AKV10022: Invalid token: {exc}."
+            if reason:
+                vault.counts["unauthorized"] += 1
+                challenge = (
+                    f'Bearer authorization="https://login.microsoftonline.com/{vault.tenant_id}", resource="{RESOURCE}"'
+                )
+                return KvError(401, "Unauthorized", reason).response({"WWW-Authenticate": challenge})
+            api_version = request.query.get("api-version", "")
+            if api_version not in SUPPORTED_API_VERSIONS:
+                raise _bad(
+                    f"The specified version ({api_version}) is not recognized. Consider using the latest "
+                    f"supported version ({SUPPORTED_API_VERSIONS[-1]})."
+                )
+            return await handler(request)
+
+        return wrapped
+
+    return wrap
+
+
+@data_plane("set")
+async def set_secret(request: web.Request) -> web.StreamResponse:
+    name = _name(request)
+    body = await _json_body(request)
+    value = body.get("value")
+    if not isinstance(value, str) or len(value.encode()) > MAX_VALUE_BYTES:
+        raise _bad(f"value must be a string of at most {MAX_VALUE_BYTES} bytes.")
+    now = int(time.time())
+    v = Version(version=uuid.uuid4().hex, value=value, created=now, updated=now)
+    _apply_common(v, body)
+    secret = request.app[VAULT].secrets.setdefault(name.lower(), Secret(name=name))
+    secret.versions.append(v)
+    return web.json_response(_item(f"{_base(request)}/secrets/{secret.name}/{v.version}", v, v.value))
+
+
+@data_plane("get")
+async def get_secret(request: web.Request) -> web.StreamResponse:
+    secret = _secret(request)
+    v = _version(request, secret)
+    if not v.enabled:
+        message = "Operation get is not allowed on a disabled secret."
+        raise KvError(403, "Forbidden", message, "SecretDisabled")
+    return web.json_response(_item(f"{_base(request)}/secrets/{secret.name}/{v.version}", v, v.value))
+
+
+@data_plane("update")
+async def update_secret(request: web.Request) -> web.StreamResponse:
+    secret = _secret(request)
+    v = _version(request, secret)
+    body = await _json_body(request)
+    _apply_common(v, body)
+    v.updated = int(time.time())
+    return web.json_response(_item(f"{_base(request)}/secrets/{secret.name}/{v.version}", v))
+
+
+@data_plane("delete")
+async def delete_secret(request: web.Request) -> web.StreamResponse:
+    secret = _secret(request)
+    del request.app[VAULT].secrets[secret.name.lower()]
+    body = _item(f"{_base(request)}/secrets/{secret.name}/{secret.versions[-1].version}", secret.versions[-1])
+    # No recoveryId: the SDK then treats the delete as final instead of polling /deletedsecrets.
+    body["deletedDate"] = int(time.time())
+    return web.json_response(body)
+
+
+def _page(request: web.Request, keys: list[str]) -> tuple[int, int, str | None]:
+    """Slice bounds for keys (sorted or in creation order) after $skiptoken, and the next token."""
+    raw = request.query.get("maxresults")
+    try:
+        size = MAX_PAGE if raw is None else int(raw)
+    except ValueError as exc:
+        raise _bad("maxresults must be an integer.") from exc
+    if not 1 <= size <= MAX_PAGE:
+        raise _bad(f"maxresults must be between 1 and {MAX_PAGE}.")
+    token = request.query.get("$skiptoken")
+    start = 0 if not token else (keys.index(token) + 1 if token in keys else bisect.bisect_right(keys, token))
+    end = min(start + size, len(keys))
+    return start, end, keys[end - 1] if end < len(keys) else None
+
+
+def _listing(request: web.Request, path: str, items: list[dict[str, Any]], next_token: str | None) -> web.Response:
+    next_link = None
+    if next_token is not None:
+        size = request.query.get("maxresults", str(MAX_PAGE))
+        version = request.query["api-version"]
+        next_link = f"{_base(request)}{path}?api-version={version}&$skiptoken={next_token}&maxresults={size}"
+    return web.json_response({"value": items, "nextLink": next_link})
+
+
+@data_plane("list")
+async def list_secrets(request: web.Request) -> web.StreamResponse:
+    secrets = request.app[VAULT].secrets
+    keys = sorted(secrets)
+    start, end, token = _page(request, keys)
+    base = f"{_base(request)}/secrets"
+    items = [_item(f"{base}/{secrets[k].name}", secrets[k].versions[-1]) for k in keys[start:end]]
+    return _listing(request, "/secrets", items, token)
+
+
+@data_plane("list_versions")
+async def list_versions(request: web.Request) -> web.StreamResponse:
+    secret = _secret(request)
+    keys = [v.version for v in secret.versions]
+    start, end, token = _page(request, keys)
+    base = f"{_base(request)}/secrets/{secret.name}"
+    items = [_item(f"{base}/{v.version}", v) for v in secret.versions[start:end]]
+    return _listing(request, f"/secrets/{secret.name}/versions", items, token)
+
+
+async def ping(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def time_shift(request: web.Request) -> web.Response:
+    """Move every timestamp N seconds into the past so secrets become due without waiting."""
+    try:
+        seconds = int(request.query["seconds"])
+    except (KeyError, ValueError) as exc:
+        raise _bad("seconds must be an integer query parameter.") from exc
+    shifted = 0
+    for secret in request.app[VAULT].secrets.values():
+        for v in secret.versions:
+            v.created, v.updated = v.created - seconds, v.updated - seconds
+            v.nbf = None if v.nbf is None else v.nbf - seconds
+            v.exp = None if v.exp is None else v.exp - seconds
+            shifted += 1
+    return web.json_response({"seconds": seconds, "versionsShifted": shifted})
+
+
+async def request_counts(request: web.Request) -> web.Response:
+    counts = request.app[VAULT].counts
+    body = {op: counts[op] for op in OPERATIONS}
+    return web.json_response(dict(body, unauthorized=counts["unauthorized"], total=sum(body.values())))
+
+
+async def reset_counts(request: web.Request) -> web.Response:
+    request.app[VAULT].counts.clear()
+    return await request_counts(request)
+
+
+@web.middleware
+async def kv_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render KvError and routing failures in Key Vault's error shape."""
+    try:
+        return await handler(request)
+    except KvError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return KvError(exc.status, "BadParameter" if exc.status != 404 else "NotFound", exc.reason).response()
+
+
+def create_app(key: bytes, tenant_id: str) -> web.Application:
+    """Build the aiohttp application (routes are matched in order: /versions before /{version})."""
+    app = web.Application(middlewares=[kv_errors], client_max_size=1024 * 1024)
+    app[VAULT] = Vault(key=key, tenant_id=tenant_id)
+    r = app.router
+    r.add_get("/ping", ping)
+    r.add_post("/management/time-shift", time_shift)
+    r.add_get("/management/requests", request_counts)
+    r.add_post("/management/requests/reset", reset_counts)
+    r.add_get("/secrets", list_secrets)
+    r.add_put("/secrets/{name}", set_secret)
+    r.add_delete("/secrets/{name}", delete_secret)
+    r.add_get("/secrets/{name}/versions", list_versions)
+    for path in ("/secrets/{name}", "/secrets/{name}/", "/secrets/{name}/{version}"):
+        r.add_get(path, get_secret, allow_head=False)
+        r.add_patch(path, update_secret)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments and serve HTTPS until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8443)
+    parser.add_argument("--cert", type=Path, required=True, help="server certificate (PEM)")
+    parser.add_argument("--key", type=Path, required=True, help="server private key (PEM)")
+    parser.add_argument("--key-file", type=Path, required=True, help="token signing key shared with identity")
+    parser.add_argument("--tenant-id", required=True, help="tenant GUID announced in the challenge")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(args.cert, args.key)
+    app = create_app(tokens.ensure_key_file(args.key_file), args.tenant_id)
+    web.run_app(app, host=args.host, port=args.port, ssl_context=context, access_log_class=PathOnlyAccessLogger)
+
+
+if __name__ == "__main__":
+    main()

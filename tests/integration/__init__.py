@@ -1,0 +1,1 @@
+"""Integration tests that need the local stack started by `scripts/stack.py up`."""
