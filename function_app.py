@@ -2,6 +2,7 @@
 
 on_secret_near_expiry  Event Grid push -> secret_rotation.intake (validate, drop stale, enqueue)
 rotation_worker        Storage queue   -> secret_rotation.worker (run the rotation protocol)
+sweep_due_secrets      timer           -> secret_rotation.sweep  (enqueue what events missed)
 
 Private deployments point Event Grid straight at the queue; the worker consumes both paths alike.
 This is the only module that imports azure.functions.
@@ -15,7 +16,7 @@ from typing import Any
 import azure.functions as func
 
 from secret_rotation.composition import Service, build_service
-from secret_rotation.settings import QUEUE_NAME, STORAGE_CONNECTION, Settings
+from secret_rotation.settings import QUEUE_NAME, STORAGE_CONNECTION, SWEEP_SCHEDULE, Settings
 
 app = func.FunctionApp()
 
@@ -66,4 +67,10 @@ async def on_secret_near_expiry(event: func.EventGridEvent) -> None:
 @app.function_name("rotation_worker")
 @app.queue_trigger(arg_name="message", queue_name=f"%{QUEUE_NAME}%", connection=STORAGE_CONNECTION)
 async def rotation_worker(message: func.QueueMessage) -> None:
-    await service().worker.handle(message.get_body(), message_id=message.id or "unknown")
+    await service().worker.handle(message.get_body(), message_id=message.id or "unknown", attempt=message.dequeue_count)
+
+
+@app.function_name("sweep_due_secrets")
+@app.timer_trigger(arg_name="timer", schedule=f"%{SWEEP_SCHEDULE}%", run_on_startup=False)
+async def sweep_due_secrets(timer: func.TimerRequest) -> None:
+    await service().sweep.run()

@@ -10,6 +10,8 @@
            `RotationId` and `expires = now + ValidityPeriodDays`; recognised on resume by `RotationId`;
 - finish:  the newest version is read back and logs in; then the pending record is closed.
 
+The whole run holds the secret's lock (a blob lease), so two instances never rotate one secret at once.
+
 Every step checks before it acts, so a redelivered message resumes where a crashed worker stopped.
 """
 
@@ -20,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from .errors import ConfigurationError, ConflictError, RotationError, VerificationError
+from .errors import ConfigurationError, ConflictError, LockedError, RotationError, VerificationError
 from .events import SecretEvent
 from .outcomes import Outcome, Status
 from .pending import PendingRecord, PendingRecords, Step, pending_name
-from .ports import SecretStore, SecretStores, StoredSecret
+from .ports import RotationLock, SecretStore, SecretStores, StoredSecret
 from .registry import RotatorRegistry
 from .rotator import ApplyRequest, Credential, Rotator
 from .scopes import Scopes
@@ -58,6 +60,7 @@ class RotationEngine:
         stores: SecretStores,
         registry: RotatorRegistry,
         scopes: Scopes,
+        lock: RotationLock,
         *,
         clock: Callable[[], datetime] = _utcnow,
         new_rotation_id: Callable[[], str] = _new_rotation_id,
@@ -65,6 +68,7 @@ class RotationEngine:
         self._stores = stores
         self._registry = registry
         self._scopes = scopes
+        self._lock = lock
         self._clock = clock
         self._new_rotation_id = new_rotation_id
 
@@ -73,7 +77,10 @@ class RotationEngine:
         run = _Rotation(event=event, store=store, pending=PendingRecords(store))
         try:
             self._scopes.check_vault(event.vault_url)
-            return await self._rotate(run)
+            async with self._lock.hold(event.vault_url, event.secret_name):
+                return await self._rotate(run)
+        except LockedError as exc:
+            return self._outcome(run, Status.DEFERRED, reason=str(exc), retryable=True)
         except RotationError as exc:
             reason, retryable = str(exc), exc.retryable
         except Exception as exc:

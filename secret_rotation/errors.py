@@ -52,6 +52,12 @@ class TransientError(RotationError):
     retryable = True
 
 
+class LockedError(RotationError):
+    """Another worker holds the secret's lock; come back later."""
+
+    retryable = True
+
+
 class VerificationError(RotationError):
     """The new credential was stored and applied but did not log in yet (provider propagation)."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -125,3 +126,30 @@ def _parse_secret_payload(event_id: str, event_type: SecretEventType, schema: Ev
         secret_name=name,
         version=version,
     )
+
+
+def secret_event_payload(
+    vault_url: str, name: str, version: str, event_type: SecretEventType, *, event_id: str, expires_on: int | None
+) -> dict[str, Any]:
+    """A Key Vault event in the Event Grid schema, for jobs the service raises itself (the sweep)."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(vault_url).hostname or ""
+    return {
+        "id": event_id,
+        "topic": f"/sweep/{host}",
+        "subject": name,
+        "eventType": event_type.value,
+        "eventTime": datetime.now(UTC).isoformat(),
+        "data": {
+            "Id": f"{vault_url.rstrip('/')}/secrets/{name}/{version}",
+            "VaultName": host.split(".")[0],
+            "ObjectType": "Secret",
+            "ObjectName": name,
+            "Version": version,
+            "NBF": None,
+            "EXP": expires_on,
+        },
+        "dataVersion": "1",
+        "metadataVersion": "1",
+    }

@@ -14,23 +14,24 @@ from typing import Any
 
 from .errors import RotationError
 from .events import IgnoredEvent, parse_event
-from .outcomes import Outcome, Status, ignored, log_outcome
+from .outcomes import Outcome, OutcomeReporter, Status, ignored
 from .ports import JobQueue, SecretStores
 from .scopes import Scopes
 
 
 class Intake:
-    def __init__(self, stores: SecretStores, scopes: Scopes, queue: JobQueue) -> None:
+    def __init__(self, stores: SecretStores, scopes: Scopes, queue: JobQueue, reporter: OutcomeReporter) -> None:
         self._stores = stores
         self._scopes = scopes
         self._queue = queue
+        self._reporter = reporter
 
     async def accept(self, payload: Mapping[str, Any]) -> Outcome:
         """Returns the logged outcome; raises a retryable RotationError so Event Grid redelivers."""
         try:
             return await self._accept(payload)
         except RotationError as exc:
-            outcome = log_outcome(
+            outcome = await self._reporter.report(
                 Outcome(
                     Status.FAILED,
                     str(payload.get("id") or "unknown"),
@@ -46,13 +47,13 @@ class Intake:
     async def _accept(self, payload: Mapping[str, Any]) -> Outcome:
         event = parse_event(payload)
         if isinstance(event, IgnoredEvent):
-            return log_outcome(ignored(event))
+            return await self._reporter.report(ignored(event))
         self._scopes.check_vault(event.vault_url)
         current = await self._stores.for_vault(event.vault_url).get(event.secret_name)
         stale = current is None or current.version != event.version
         if not stale:
             await self._queue.enqueue(json.dumps(payload))
-        return log_outcome(
+        return await self._reporter.report(
             Outcome(
                 Status.SKIPPED if stale else Status.ENQUEUED,
                 event.event_id,

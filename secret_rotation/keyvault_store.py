@@ -7,12 +7,12 @@ secret's name but never a value.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from .errors import AccessDeniedError, ConfigurationError, ConflictError, RotationError, TransientError
-from .ports import StoredSecret
+from .ports import SecretSummary, StoredSecret
 from .retries import RetryPolicy, is_transient
 from .secret_value import SecretValue
 from .settings import Settings
@@ -118,6 +118,33 @@ class KeyVaultSecretStore:
                 name, version, tags=dict(tags) if tags is not None else None, enabled=enabled
             ),
         )
+
+    async def list_secrets(self) -> AsyncIterator[SecretSummary]:
+        try:
+            async for props in self._client.list_properties_of_secrets():
+                yield SecretSummary(
+                    name=props.name or "",
+                    tags=dict(props.tags or {}),
+                    enabled=bool(props.enabled),
+                    expires_on=props.expires_on,
+                    updated_on=props.updated_on,
+                )
+        except Exception as exc:
+            raise translate(exc, "list", "*") from None
+
+    async def newest_version(self, name: str) -> str | None:
+        newest: tuple[datetime, str] | None = None
+        try:
+            async for props in self._client.list_properties_of_secret_versions(name):
+                if props.created_on and props.version and (newest is None or props.created_on >= newest[0]):
+                    newest = (props.created_on, props.version)
+        except Exception as exc:
+            from azure.core.exceptions import ResourceNotFoundError
+
+            if isinstance(exc, ResourceNotFoundError):
+                return None
+            raise translate(exc, "list versions", name) from None
+        return newest[1] if newest else None
 
 
 class KeyVaultStores:

@@ -7,12 +7,16 @@ Azure adapters (`keyvault_store`, `rotation_queue`) implement them for productio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .secret_value import SecretValue
+
+if TYPE_CHECKING:
+    from .outcomes import Outcome
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,17 @@ class StoredSecret:
     enabled: bool = True
     expires_on: datetime | None = None
     content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class SecretSummary:
+    """A secret's current version as a listing shows it: properties only, never the value."""
+
+    name: str
+    tags: Mapping[str, str]
+    enabled: bool
+    expires_on: datetime | None
+    updated_on: datetime | None
 
 
 class SecretStore(Protocol):
@@ -53,6 +68,12 @@ class SecretStore(Protocol):
     ) -> None:
         """Change a version's tags or enabled flag (no new version)."""
 
+    def list_secrets(self) -> AsyncIterator[SecretSummary]:
+        """Every secret's current properties, page by page."""
+
+    async def newest_version(self, name: str) -> str | None:
+        """The id of the newest version, from properties only; None when the secret does not exist."""
+
 
 class SecretStores(Protocol):
     def for_vault(self, vault_url: str) -> SecretStore: ...
@@ -61,3 +82,13 @@ class SecretStores(Protocol):
 class JobQueue(Protocol):
     async def enqueue(self, body: str) -> None:
         """Hand one job (an event's JSON text) durably to the worker."""
+
+
+class RotationLock(Protocol):
+    def hold(self, vault_url: str, secret_name: str) -> AbstractAsyncContextManager[None]:
+        """Exclusive per secret across instances; raises LockedError when another worker holds it."""
+
+
+class OutcomeSink(Protocol):
+    async def publish(self, outcome: Outcome) -> None:
+        """Deliver one outcome event; must not raise (a lost outcome event never fails a rotation)."""

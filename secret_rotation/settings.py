@@ -15,6 +15,11 @@ from .errors import ConfigurationError
 ALLOWED_VAULTS = "ROTATION_ALLOWED_VAULTS"
 ALLOWED_SCOPES = "ROTATION_ALLOWED_SCOPES"
 QUEUE_NAME = "ROTATION_QUEUE_NAME"
+LOCK_CONTAINER = "ROTATION_LOCK_CONTAINER"
+OUTCOME_TOPIC_ENDPOINT = "ROTATION_OUTCOME_TOPIC_ENDPOINT"
+SWEEP_SCHEDULE = "ROTATION_SWEEP_SCHEDULE"
+STUCK_AFTER_MINUTES = "ROTATION_STUCK_AFTER_MINUTES"
+RETRY_BUDGET_SECONDS = "ROTATION_RETRY_BUDGET_SECONDS"
 KEYVAULT_API_VERSION = "KEYVAULT_API_VERSION"
 # Local stack only: the emulator's self-signed CA and its non-Azure challenge resource.
 KEYVAULT_CA_BUNDLE = "KEYVAULT_CA_BUNDLE"
@@ -22,6 +27,7 @@ KEYVAULT_VERIFY_CHALLENGE_RESOURCE = "KEYVAULT_VERIFY_CHALLENGE_RESOURCE"
 # Host storage, as the Functions host reads it: a connection string locally, identity-based in Azure.
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 STORAGE_QUEUE_SERVICE_URI = "AzureWebJobsStorage__queueServiceUri"
+STORAGE_BLOB_SERVICE_URI = "AzureWebJobsStorage__blobServiceUri"
 STORAGE_CLIENT_ID = "AzureWebJobsStorage__clientId"
 # Read by azure-identity itself: the client id of the user-assigned managed identity.
 MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
@@ -31,19 +37,44 @@ APP_SETTING_NAMES: tuple[str, ...] = (
     ALLOWED_VAULTS,
     ALLOWED_SCOPES,
     QUEUE_NAME,
+    LOCK_CONTAINER,
+    OUTCOME_TOPIC_ENDPOINT,
+    SWEEP_SCHEDULE,
+    STUCK_AFTER_MINUTES,
+    RETRY_BUDGET_SECONDS,
     KEYVAULT_API_VERSION,
     STORAGE_QUEUE_SERVICE_URI,
+    STORAGE_BLOB_SERVICE_URI,
     STORAGE_CLIENT_ID,
     MANAGED_IDENTITY_CLIENT_ID,
 )
 
 DEFAULT_QUEUE_NAME = "secret-rotation"
+DEFAULT_LOCK_CONTAINER = "rotation-locks"
+# Every six hours: events are hints, the sweep is the guarantee.
+DEFAULT_SWEEP_SCHEDULE = "0 0 */6 * * *"
+DEFAULT_STUCK_AFTER_MINUTES = 60
+# Well inside the 10-minute function timeout of host.json, leaving room for several steps.
+DEFAULT_RETRY_BUDGET_SECONDS = 60.0
 # 7.6 is the newest version both Azure Key Vault and the local emulators accept.
 DEFAULT_KEYVAULT_API_VERSION = "7.6"
 
 
 def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"setting {name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"setting {name} must be positive, got {raw!r}")
+    return value
 
 
 def _flag(value: str, name: str) -> bool:
@@ -61,6 +92,7 @@ class StorageSettings:
 
     connection_string: str | None
     queue_service_uri: str | None
+    blob_service_uri: str | None
     client_id: str | None
 
 
@@ -69,10 +101,14 @@ class Settings:
     allowed_vaults: tuple[str, ...]
     allowed_scopes: tuple[str, ...]
     queue_name: str = DEFAULT_QUEUE_NAME
+    lock_container: str = DEFAULT_LOCK_CONTAINER
+    outcome_topic_endpoint: str | None = None
+    stuck_after_minutes: float = DEFAULT_STUCK_AFTER_MINUTES
+    retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
     keyvault_api_version: str = DEFAULT_KEYVAULT_API_VERSION
     keyvault_ca_bundle: str | None = None
     verify_challenge_resource: bool = True
-    storage: StorageSettings = StorageSettings(None, None, None)
+    storage: StorageSettings = StorageSettings(None, None, None, None)
     managed_identity_client_id: str | None = None
 
     @classmethod
@@ -84,6 +120,10 @@ class Settings:
             allowed_vaults=tuple(v.rstrip("/").lower() for v in vaults),
             allowed_scopes=_split(env.get(ALLOWED_SCOPES, "")),
             queue_name=env.get(QUEUE_NAME) or DEFAULT_QUEUE_NAME,
+            lock_container=env.get(LOCK_CONTAINER) or DEFAULT_LOCK_CONTAINER,
+            outcome_topic_endpoint=env.get(OUTCOME_TOPIC_ENDPOINT) or None,
+            stuck_after_minutes=_number(env, STUCK_AFTER_MINUTES, DEFAULT_STUCK_AFTER_MINUTES),
+            retry_budget_seconds=_number(env, RETRY_BUDGET_SECONDS, DEFAULT_RETRY_BUDGET_SECONDS),
             keyvault_api_version=env.get(KEYVAULT_API_VERSION) or DEFAULT_KEYVAULT_API_VERSION,
             keyvault_ca_bundle=env.get(KEYVAULT_CA_BUNDLE) or None,
             verify_challenge_resource=_flag(
@@ -92,6 +132,7 @@ class Settings:
             storage=StorageSettings(
                 connection_string=env.get(STORAGE_CONNECTION) or None,
                 queue_service_uri=env.get(STORAGE_QUEUE_SERVICE_URI) or None,
+                blob_service_uri=env.get(STORAGE_BLOB_SERVICE_URI) or None,
                 client_id=env.get(STORAGE_CLIENT_ID) or None,
             ),
             managed_identity_client_id=env.get(MANAGED_IDENTITY_CLIENT_ID) or None,

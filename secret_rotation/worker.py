@@ -7,10 +7,12 @@ completes the message, since no redelivery can fix it.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .engine import RotationEngine
 from .errors import InvalidEventError, TransientError
 from .events import IgnoredEvent, decode_payload, parse_event
-from .outcomes import Outcome, Status, ignored, log_outcome
+from .outcomes import Outcome, OutcomeReporter, Status, ignored
 
 
 class RetryableFailure(TransientError):
@@ -20,20 +22,23 @@ class RetryableFailure(TransientError):
 
 
 class RotationWorker:
-    def __init__(self, engine: RotationEngine) -> None:
+    def __init__(self, engine: RotationEngine, reporter: OutcomeReporter) -> None:
         self._engine = engine
+        self._reporter = reporter
 
-    async def handle(self, body: bytes | str, *, message_id: str = "unknown") -> Outcome:
+    async def handle(self, body: bytes | str, *, message_id: str = "unknown", attempt: int | None = None) -> Outcome:
         correlation_id = message_id
         try:
             payload = decode_payload(body)
             correlation_id = str(payload.get("id") or message_id)
             event = parse_event(payload)
         except InvalidEventError as exc:
-            return log_outcome(Outcome(Status.FAILED, correlation_id, step="parse", reason=str(exc)))
+            return await self._reporter.report(
+                Outcome(Status.FAILED, correlation_id, step="parse", reason=str(exc), attempt=attempt)
+            )
         if isinstance(event, IgnoredEvent):
-            return log_outcome(ignored(event))
-        outcome = log_outcome(await self._engine.rotate(event))
+            return await self._reporter.report(ignored(event))
+        outcome = await self._reporter.report(replace(await self._engine.rotate(event), attempt=attempt))
         if outcome.retryable:
             raise RetryableFailure(outcome)
         return outcome

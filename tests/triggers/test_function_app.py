@@ -16,14 +16,25 @@ import function_app
 from secret_rotation.composition import Service
 from secret_rotation.engine import RotationEngine
 from secret_rotation.intake import Intake
+from secret_rotation.outcomes import OutcomeReporter
 from secret_rotation.registry import RotatorRegistry
 from secret_rotation.scopes import Scopes
 from secret_rotation.secret_value import SecretValue
+from secret_rotation.sweep import Sweep
 from secret_rotation.worker import RetryableFailure, RotationWorker
 from tests.support.events import key_vault_event
 from tests.support.host import app_host, event_grid_input
 from tests.unit.conftest import NOW
-from tests.unit.fakes import VAULT, FakeProvider, InMemoryQueue, InMemorySecretStore, InMemoryStores, rotators_for
+from tests.unit.fakes import (
+    VAULT,
+    FakeProvider,
+    InMemoryLock,
+    InMemoryQueue,
+    InMemorySecretStore,
+    InMemoryStores,
+    RecordingSink,
+    rotators_for,
+)
 
 HOST = app_host()
 
@@ -33,13 +44,19 @@ class FakeService:
         self.provider = FakeProvider()
         self.store = InMemorySecretStore()
         self.queue = InMemoryQueue()
+        self.sink = RecordingSink()
         registry = RotatorRegistry(builtins={})
         for rotator in rotators_for(self.provider):
             registry.register(rotator)
         scopes = Scopes((VAULT,), ("fake://provider",))
         stores = InMemoryStores(self.store)
-        engine = RotationEngine(stores, registry, scopes)
-        self.service = Service(intake=Intake(stores, scopes, self.queue), worker=RotationWorker(engine))
+        engine = RotationEngine(stores, registry, scopes, InMemoryLock())
+        reporter = OutcomeReporter(self.sink)
+        self.service = Service(
+            intake=Intake(stores, scopes, self.queue, reporter),
+            worker=RotationWorker(engine, reporter),
+            sweep=Sweep(stores, (VAULT,), self.queue, stuck_after=timedelta(hours=1), clock=lambda: NOW),
+        )
 
     async def seed(self) -> str:
         self.provider.passwords["app"] = "old-password"
@@ -69,7 +86,10 @@ def test_app_indexes_the_expected_bindings() -> None:
     assert bindings == {
         "on_secret_near_expiry": [("eventGridTrigger", "event")],
         "rotation_worker": [("queueTrigger", "message")],
+        "sweep_due_secrets": [("timerTrigger", "timer")],
     }
+    timer = HOST.functions["sweep_due_secrets"].get_trigger().get_dict_repr()
+    assert timer["schedule"] == "%ROTATION_SWEEP_SCHEDULE%"
     trigger = HOST.functions["rotation_worker"].get_trigger().get_dict_repr()
     assert trigger["queueName"] == "%ROTATION_QUEUE_NAME%" and trigger["connection"] == "AzureWebJobsStorage"
 

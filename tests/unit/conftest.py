@@ -9,7 +9,7 @@ from secret_rotation.events import EventSchema, SecretEvent, SecretEventType
 from secret_rotation.registry import RotatorRegistry
 from secret_rotation.scopes import Scopes
 from secret_rotation.secret_value import SecretValue
-from tests.unit.fakes import VAULT, FakeProvider, InMemorySecretStore, InMemoryStores, rotators_for
+from tests.unit.fakes import VAULT, FakeProvider, InMemoryLock, InMemorySecretStore, InMemoryStores, rotators_for
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 SCOPE = "fake://provider"
@@ -22,8 +22,9 @@ class World:
         registry = RotatorRegistry(builtins={})
         for rotator in rotators_for(self.provider):
             registry.register(rotator)
+        self.lock = InMemoryLock()
         self.engine = RotationEngine(
-            InMemoryStores(self.store), registry, Scopes((VAULT,), (SCOPE,)), clock=lambda: NOW
+            InMemoryStores(self.store), registry, Scopes((VAULT,), (SCOPE,)), self.lock, clock=lambda: NOW
         )
         self._events = 0
 

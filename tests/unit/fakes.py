@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from secret_rotation.errors import ProviderRefusedError, TransientError
-from secret_rotation.ports import StoredSecret
+from secret_rotation.errors import LockedError, ProviderRefusedError, TransientError
+from secret_rotation.outcomes import Outcome
+from secret_rotation.ports import SecretSummary, StoredSecret
 from secret_rotation.rotator import ApplyRequest, Credential, DualCredentialRotator, SingleCredentialRotator
 from secret_rotation.secret_value import SecretValue
 from secret_rotation.tags import RotationConfig
@@ -22,6 +24,8 @@ class InMemorySecretStore:
         self.versions: dict[str, list[StoredSecret]] = {}
         self.calls: list[tuple[str, str]] = []
         self.fail_at_call: int | None = None  # index into `calls` that raises a transient fault
+        self.now: datetime | None = None  # the store's clock, for update times
+        self.updated: dict[tuple[str, str], datetime] = {}
 
     @property
     def vault_url(self) -> str:
@@ -52,12 +56,14 @@ class InMemorySecretStore:
         self._check("set", name)
         stored = StoredSecret(name, uuid.uuid4().hex, value, dict(tags), True, expires_on, content_type)
         self.versions.setdefault(name, []).append(stored)
+        self._touch(name, stored.version)
         return stored
 
     async def update(
         self, name: str, version: str, *, tags: Mapping[str, str] | None = None, enabled: bool | None = None
     ) -> None:
         self._check("update", name)
+        self._touch(name, version)
         versions = self.versions[name]
         for index, stored in enumerate(versions):
             if stored.version == version:
@@ -66,6 +72,22 @@ class InMemorySecretStore:
                     tags=dict(tags) if tags is not None else stored.tags,
                     enabled=stored.enabled if enabled is None else enabled,
                 )
+
+    def _touch(self, name: str, version: str) -> None:
+        if self.now is not None:
+            self.updated[(name, version)] = self.now
+
+    async def list_secrets(self) -> AsyncIterator[SecretSummary]:
+        self._check("list", "*")
+        for name, versions in sorted(self.versions.items()):
+            newest = versions[-1]
+            updated = self.updated.get((name, newest.version))
+            yield SecretSummary(name, newest.tags, newest.enabled, newest.expires_on, updated)
+
+    async def newest_version(self, name: str) -> str | None:
+        self._check("list_versions", name)
+        versions = self.versions.get(name)
+        return versions[-1].version if versions else None
 
 
 class InMemoryStores:
@@ -82,6 +104,30 @@ class InMemoryQueue:
 
     async def enqueue(self, body: str) -> None:
         self.messages.append(body)
+
+
+class InMemoryLock:
+    def __init__(self) -> None:
+        self.held: set[tuple[str, str]] = set()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, vault_url: str, secret_name: str) -> AsyncIterator[None]:
+        key = (vault_url, secret_name)
+        if key in self.held:
+            raise LockedError(f"secret {secret_name} is being rotated by another worker")
+        self.held.add(key)
+        try:
+            yield
+        finally:
+            self.held.discard(key)
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.published: list[Outcome] = []
+
+    async def publish(self, outcome: Outcome) -> None:
+        self.published.append(outcome)
 
 
 class FakeProvider:

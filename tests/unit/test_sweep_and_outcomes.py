@@ -1,0 +1,71 @@
+"""The sweep's choice of due secrets, the lock's deferral, outcome publishing and dead-letter replay
+parsing, against in-memory ports."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from secret_rotation.outcomes import Status
+from secret_rotation.pending import PendingRecords
+from secret_rotation.replay import original_events
+from secret_rotation.rotator import Credential
+from secret_rotation.secret_value import SecretValue
+from secret_rotation.sweep import Sweep
+from tests.support.events import fixture
+from tests.unit.conftest import NOW, World
+from tests.unit.fakes import VAULT, InMemoryQueue, InMemoryStores
+
+
+async def test_sweep_enqueues_exactly_the_due_and_stuck_secrets(world: World) -> None:
+    store = world.store
+    tagged = {"RotatorType": "fake-single", "CredentialId": "app", "ProviderAddress": "fake://provider/x"}
+    await store.set("due", SecretValue("v"), tags=tagged, expires_on=NOW + timedelta(days=29))
+    await store.set("expired", SecretValue("v"), tags=tagged, expires_on=NOW - timedelta(days=1))
+    await store.set("not-due", SecretValue("v"), tags=tagged, expires_on=NOW + timedelta(days=31))
+    await store.set("no-expiry", SecretValue("v"), tags=tagged)
+    await store.set("untagged", SecretValue("v"), tags={}, expires_on=NOW + timedelta(days=1))
+    disabled = await store.set("disabled", SecretValue("v"), tags=tagged, expires_on=NOW + timedelta(days=1))
+    await store.update("disabled", disabled.version, enabled=False)
+    # Two secrets not due themselves, with pending records: one two hours old (stuck), one fresh (in flight).
+    for name, age in (("stuck", timedelta(hours=2)), ("in-flight", timedelta(minutes=5))):
+        store.now = NOW - age
+        base = await store.set(name, SecretValue("v"), tags=tagged, expires_on=NOW + timedelta(days=200))
+        await PendingRecords(store).create(
+            name,
+            rotation_id="r",
+            base_version=base.version,
+            credential=Credential("app", SecretValue("n")),
+            value=SecretValue("n"),
+            content_type=None,
+        )
+    store.now = None
+    calls_before = len(store.calls)
+    queue = InMemoryQueue()
+
+    sweep = Sweep(InMemoryStores(store), (VAULT,), queue, stuck_after=timedelta(minutes=60), clock=lambda: NOW)
+    report = await sweep.run()
+
+    found = {(d.name, d.reason) for d in report.enqueued}
+    assert found == {("due", "near-expiry"), ("expired", "expired"), ("stuck", "stuck")}
+    events = [json.loads(m) for m in queue.messages]
+    assert {e["subject"] for e in events} == {"due", "expired", "stuck"}
+    expired = next(e for e in events if e["subject"] == "expired")
+    assert expired["eventType"] == "Microsoft.KeyVault.SecretExpired"
+    assert expired["data"]["Version"] == store.versions["expired"][-1].version
+    assert report.listed == len(store.versions)
+    assert {op for op, _ in store.calls[calls_before:]} == {"list", "list_versions"}, "the sweep reads no values"
+
+
+async def test_a_held_lock_defers_the_rotation(world: World) -> None:
+    version = await world.seed_single()
+    world.lock.held.add((VAULT, "db"))
+    outcome = await world.engine.rotate(world.event("db", version))
+    assert outcome.status is Status.DEFERRED and outcome.retryable
+    assert len(world.store.versions["db"]) == 1
+
+
+def test_dead_letter_blobs_give_back_the_original_events() -> None:
+    event = fixture("eventgrid")
+    blob = json.dumps([{**event, "deadLetterReason": "MaxDeliveryAttemptsExceeded", "deliveryAttempts": 30}])
+    assert original_events(blob) == [event]
