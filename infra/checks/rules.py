@@ -1,0 +1,501 @@
+"""Rules over pycep-parser JSON for what checkov does not check (or cannot evaluate) in infra/.
+
+Each rule returns findings; an empty list means the templates comply. The tests run these rules on
+the real templates (no finding) and on deliberately weakened copies (the rule must fire).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+Json = Any
+
+#: Built-in role definition IDs this project may assign, from Microsoft's Azure built-in roles
+#: reference (role-based-access-control/built-in-roles), with the resource types each may be scoped to.
+ALLOWED_BUILTIN_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": ("Key Vault Secrets Officer", ("Microsoft.KeyVault/vaults",)),
+    "81a9662b-bebf-436f-a333-f67b29880f12": (
+        "Storage Account Key Operator Service Role",
+        ("Microsoft.Storage/storageAccounts",),
+    ),
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": ("Storage Blob Data Owner", ("Microsoft.Storage/storageAccounts",)),
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": (
+        "Storage Queue Data Contributor",
+        ("Microsoft.Storage/storageAccounts",),
+    ),
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": (
+        "Storage Table Data Contributor",
+        ("Microsoft.Storage/storageAccounts",),
+    ),
+    "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a": (
+        "Storage Queue Data Message Sender",
+        ("Microsoft.Storage/storageAccounts/queueServices/queues",),
+    ),
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": (
+        "Storage Blob Data Contributor",
+        ("Microsoft.Storage/storageAccounts/blobServices/containers",),
+    ),
+    "3913510d-42f4-4e42-8a64-420c390055eb": ("Monitoring Metrics Publisher", ("Microsoft.Insights/components",)),
+}
+
+#: Broad roles that must never appear anywhere in the templates (same reference).
+FORBIDDEN_ROLES: dict[str, str] = {
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
+    "f58310d9-a9f6-439a-9e8d-f62e7b41a168": "Role Based Access Control Administrator",
+    "17d1049b-9a84-46fb-8f53-869881c3d3ab": "Storage Account Contributor",
+    "00482a5a-887f-4fb3-b363-3b7fe8e74483": "Key Vault Administrator",
+}
+
+#: The only actions a custom role may grant: read a SQL server and write it (its admin password).
+ALLOWED_CUSTOM_ROLE_ACTIONS = frozenset({"Microsoft.Sql/servers/read", "Microsoft.Sql/servers/write"})
+#: Custom roles may only be assigned on these resource types.
+CUSTOM_ROLE_SCOPES = ("Microsoft.Sql/servers",)
+
+#: Event types the subscriptions must deliver, and no other: SecretNewVersionCreated would make the
+#: service trigger itself, since it writes new versions.
+ROTATION_EVENT_TYPES = frozenset({"Microsoft.KeyVault.SecretNearExpiry", "Microsoft.KeyVault.SecretExpired"})
+
+ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
+PROVIDERS_ROLE_ASSIGNMENT = "/providers/roleAssignments"
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    file: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Resource:
+    file: str
+    symbol: str
+    type: str
+    existing: bool
+    body: dict[str, Any]
+
+
+Parsed = dict[str, dict[str, Any]]  # relative path -> {"ok": json} | {"error": message}
+
+
+def _body(resource: Json) -> dict[str, Any]:
+    """The resource's properties, under any `if (...)` condition or `for` loop wrapper."""
+    config = resource.get("config", {})
+    while isinstance(config, dict) and "config" in config and ("condition" in config or "loop_type" in config):
+        config = config["config"]
+    return config if isinstance(config, dict) else {}
+
+
+def _templates(parsed: Parsed) -> Iterator[tuple[str, Json]]:
+    for rel, entry in sorted(parsed.items()):
+        if "ok" in entry:
+            yield rel, entry["ok"]
+
+
+def resources(parsed: Parsed) -> list[Resource]:
+    found = []
+    for rel, template in _templates(parsed):
+        for symbol, res in (template.get("resources") or {}).items():
+            found.append(Resource(rel, symbol, res["type"], bool(res.get("existing")), _body(res)))
+    return found
+
+
+def _get(node: Json, *path: str) -> Json:
+    for key in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
+def _variables(parsed: Parsed, rel: str) -> dict[str, Json]:
+    template = parsed[rel].get("ok") or {}
+    return {name: var.get("value") for name, var in (template.get("variables") or {}).items()}
+
+
+def _resolve(parsed: Parsed, rel: str, value: Json) -> Json:
+    """Replace a bare variable name by its value (one level is all the templates use)."""
+    if isinstance(value, str):
+        variables = _variables(parsed, rel)
+        if value in variables:
+            return variables[value]
+    return value
+
+
+def _conditional(value: Json) -> tuple[Json, Json, Json] | None:
+    if _get(value, "operator", "type") == "conditional":
+        ops = value["operator"]["operands"]
+        return ops.get("condition"), ops.get("true_value"), ops.get("false_value")
+    return None
+
+
+def _mentions(value: Json, name: str) -> bool:
+    return name in repr(value)
+
+
+# --- storage ---------------------------------------------------------------------------------------
+
+
+def check_storage(parsed: Parsed) -> list[Finding]:
+    findings = []
+    for res in resources(parsed):
+        props = res.body.get("properties") or {}
+        if res.type == "Microsoft.Storage/storageAccounts" and not res.existing:
+            if props.get("allowSharedKeyAccess") is not False:
+                findings.append(
+                    Finding("STORAGE-SHARED-KEY", res.file, f"{res.symbol}: allowSharedKeyAccess must be false")
+                )
+            if props.get("allowBlobPublicAccess") is not False:
+                findings.append(
+                    Finding("STORAGE-PUBLIC-BLOB", res.file, f"{res.symbol}: allowBlobPublicAccess must be false")
+                )
+            if props.get("minimumTlsVersion") != "TLS1_2" or props.get("supportsHttpsTrafficOnly") is not True:
+                findings.append(Finding("STORAGE-TLS", res.file, f"{res.symbol}: HTTPS only with TLS 1.2 minimum"))
+            if _get(props, "networkAcls", "defaultAction") != "Deny":
+                findings.append(
+                    Finding("STORAGE-NETWORK", res.file, f"{res.symbol}: networkAcls.defaultAction must be Deny")
+                )
+        container = res.type == "Microsoft.Storage/storageAccounts/blobServices/containers"
+        if container and not res.existing and props.get("publicAccess") != "None":
+            findings.append(
+                Finding("STORAGE-PUBLIC-BLOB", res.file, f"{res.symbol}: container publicAccess must be None")
+            )
+    return findings
+
+
+# --- key vault -------------------------------------------------------------------------------------
+
+
+def _public_access_closed(value: Json, opener: str) -> bool:
+    """'Disabled', or a conditional that is 'Disabled' unless `opener` (the deployer IP) is given."""
+    if value == "Disabled":
+        return True
+    cond = _conditional(value)
+    if cond is None:
+        return False
+    condition, when_true, when_false = cond
+    return (
+        when_true == "Disabled"
+        and when_false == "Enabled"
+        and _get(condition, "function", "type") == "empty"
+        and _mentions(condition, opener)
+    )
+
+
+def check_key_vault(parsed: Parsed) -> list[Finding]:
+    findings = []
+    vaults = [r for r in resources(parsed) if r.type == "Microsoft.KeyVault/vaults" and not r.existing]
+    if not vaults:
+        findings.append(Finding("KV-RBAC", "-", "no Key Vault is declared"))
+    for res in vaults:
+        props = res.body.get("properties") or {}
+        if props.get("enableRbacAuthorization") is not True or props.get("accessPolicies"):
+            findings.append(
+                Finding(
+                    "KV-RBAC", res.file, f"{res.symbol}: RBAC authorization on, no access policies (ignored by RBAC)"
+                )
+            )
+        if (
+            props.get("enableSoftDelete") is not True
+            or props.get("softDeleteRetentionInDays") != 90
+            or props.get("enablePurgeProtection") is not True
+        ):
+            findings.append(
+                Finding("KV-RECOVERY", res.file, f"{res.symbol}: soft delete for 90 days and purge protection required")
+            )
+        acls = props.get("networkAcls") or {}
+        if acls.get("defaultAction") != "Deny" or acls.get("bypass") != "AzureServices":
+            findings.append(Finding("KV-NETWORK", res.file, f"{res.symbol}: firewall Deny with AzureServices bypass"))
+        if not _public_access_closed(props.get("publicNetworkAccess"), "deployerIpAddress"):
+            findings.append(
+                Finding(
+                    "KV-NETWORK", res.file, f"{res.symbol}: public network access must be Disabled (or deployer-only)"
+                )
+            )
+    return findings
+
+
+def check_vault_diagnostics(parsed: Parsed) -> list[Finding]:
+    all_resources = resources(parsed)
+    by_symbol = {(r.file, r.symbol): r for r in all_resources}
+    for res in all_resources:
+        if res.type != "Microsoft.Insights/diagnosticSettings":
+            continue
+        target = by_symbol.get((res.file, str(res.body.get("scope"))))
+        if target is None or target.type != "Microsoft.KeyVault/vaults":
+            continue
+        props = res.body.get("properties") or {}
+        logs = props.get("logs") or []
+        audit = any(log.get("category") == "AuditEvent" and log.get("enabled") is True for log in logs)
+        if audit and props.get("workspaceId"):
+            return []
+    return [Finding("KV-DIAGNOSTICS", "-", "no diagnostic setting sends the vault's AuditEvent to Log Analytics")]
+
+
+# --- event grid ------------------------------------------------------------------------------------
+
+
+def _check_subscription(res: Resource) -> tuple[list[Finding], set[str]]:
+    """Findings for one event subscription, and the endpoint types it delivers to."""
+    findings = []
+    destinations: set[str] = set()
+    props = res.body.get("properties") or {}
+
+    def fail(rule: str, message: str) -> None:
+        findings.append(Finding(rule, res.file, f"{res.symbol}: {message}"))
+
+    types = _get(props, "filter", "includedEventTypes")
+    if not isinstance(types, list) or set(types) != ROTATION_EVENT_TYPES or len(types) != len(set(types)):
+        fail("EG-EVENT-TYPES", "deliver exactly SecretNearExpiry and SecretExpired")
+    if _get(props, "filter", "advancedFilters") or _get(props, "filter", "subjectBeginsWith"):
+        fail("EG-EVENT-TYPES", "no filters that drop rotation events")
+    retry = props.get("retryPolicy") or {}
+    if not retry.get("maxDeliveryAttempts") or not retry.get("eventTimeToLiveInMinutes"):
+        fail("EG-RETRY", "explicit retryPolicy required")
+    dead = props.get("deadLetterWithResourceIdentity") or {}
+    if (
+        _get(dead, "identity", "type") != "SystemAssigned"
+        or _get(dead, "deadLetterDestination", "endpointType") != "StorageBlob"
+        or not _get(dead, "deadLetterDestination", "properties", "blobContainerName")
+        or props.get("deadLetterDestination")
+    ):
+        fail("EG-DEADLETTER", "dead-letter to a blob container via the topic identity")
+    with_identity = props.get("deliveryWithResourceIdentity")
+    if with_identity is not None:
+        if _get(with_identity, "identity", "type") != "SystemAssigned":
+            fail("EG-IDENTITY", "deliver with the topic's identity")
+        destinations.add(str(_get(with_identity, "destination", "endpointType")))
+    plain = _get(props, "destination", "endpointType")
+    if plain == "StorageQueue":
+        fail("EG-IDENTITY", "queue delivery must use the topic identity")
+    if plain:
+        destinations.add(str(plain))
+    return findings, destinations
+
+
+def check_event_grid(parsed: Parsed) -> list[Finding]:
+    findings = []
+    destinations: set[str] = set()
+    for res in resources(parsed):
+        topic = res.type == "Microsoft.EventGrid/systemTopics" and not res.existing
+        if topic and _get(res.body, "identity", "type") != "SystemAssigned":
+            findings.append(Finding("EG-IDENTITY", res.file, f"{res.symbol}: the topic needs its managed identity"))
+        if res.type == "Microsoft.EventGrid/systemTopics/eventSubscriptions":
+            sub_findings, sub_destinations = _check_subscription(res)
+            findings += sub_findings
+            destinations |= sub_destinations
+    for mode, endpoint in (("private", "StorageQueue"), ("public", "AzureFunction")):
+        if endpoint not in destinations:
+            findings.append(Finding("EG-MODES", "-", f"no {endpoint} subscription for the {mode} delivery mode"))
+    return findings
+
+
+# --- role assignments ------------------------------------------------------------------------------
+
+
+def _role_id_argument(value: Json) -> Json:
+    fn = _get(value, "function")
+    if (
+        isinstance(fn, dict)
+        and fn.get("type") == "subscription_resource_id"
+        and _get(fn, "parameters", "resource_type") == "Microsoft.Authorization/roleDefinitions"
+    ):
+        return _get(fn, "parameters", "resource_name_1")
+    return None
+
+
+def _custom_role_names(parsed: Parsed) -> list[Json]:
+    return [
+        r.body.get("name")
+        for r in resources(parsed)
+        if r.type == "Microsoft.Authorization/roleDefinitions" and not r.existing
+    ]
+
+
+def _module_param_values(parsed: Parsed, module_file: str, param: str) -> list[Json]:
+    """Values callers pass for `param` to the module file `module_file` (paths relative to the root)."""
+    values = []
+    for rel, template in _templates(parsed):
+        base = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        for module in (template.get("modules") or {}).values():
+            target = _get(module, "detail", "path") or ""
+            resolved = f"{base}/{target}" if base else target
+            if resolved.replace("/./", "/") == module_file:
+                values.append(_get(_body(module), "params", param))
+    return values
+
+
+def _scope_type(res: Resource, by_symbol: dict[tuple[str, str], Resource]) -> str | None:
+    if res.type.endswith(PROVIDERS_ROLE_ASSIGNMENT):
+        return res.type[: -len(PROVIDERS_ROLE_ASSIGNMENT)]
+    scope = res.body.get("scope")
+    target = by_symbol.get((res.file, scope)) if isinstance(scope, str) else None
+    return target.type if target else None
+
+
+def _check_assignment(parsed: Parsed, res: Resource, by_symbol: dict[tuple[str, str], Resource]) -> list[Finding]:
+    findings = []
+
+    def fail(rule: str, message: str) -> None:
+        findings.append(Finding(rule, res.file, f"{res.symbol}: {message}"))
+
+    name = res.body.get("name")
+    if not (_get(name, "function", "type") == "guid" or (isinstance(name, str) and "${guid(" in name)):
+        fail("ROLE-NAME", "name must be a deterministic guid(...)")
+    scope_type = _scope_type(res, by_symbol)
+    if scope_type is None:
+        fail("ROLE-SCOPE", "must be scoped to a declared resource")
+    role_arg = _resolve(parsed, res.file, _role_id_argument(_get(res.body, "properties", "roleDefinitionId")))
+    params = set((parsed[res.file]["ok"].get("parameters") or {}).keys())
+    if isinstance(role_arg, str) and _GUID.fullmatch(role_arg):
+        allowed = ALLOWED_BUILTIN_ROLES.get(role_arg.lower())
+        if allowed is None:
+            fail("ROLE-ID", f"role {role_arg} is not on the allowlist")
+        elif scope_type not in allowed[1]:
+            fail("ROLE-SCOPE", f"{allowed[0]} belongs on {allowed[1]}, not {scope_type}")
+    elif isinstance(role_arg, str) and role_arg in params:
+        # A custom role passed in: every caller must pass the name of a custom role declared here.
+        passed = _module_param_values(parsed, res.file, role_arg)
+        custom_names = _custom_role_names(parsed)
+        if not passed or any(value not in custom_names for value in passed):
+            fail("ROLE-ID", f"{role_arg} must name a declared custom role")
+        if scope_type not in CUSTOM_ROLE_SCOPES:
+            fail("ROLE-SCOPE", f"custom role on {scope_type}")
+    else:
+        fail("ROLE-ID", "roleDefinitionId must name a known role")
+    return findings
+
+
+def check_role_assignments(parsed: Parsed, texts: dict[str, str]) -> list[Finding]:
+    findings = []
+    all_resources = resources(parsed)
+    by_symbol = {(r.file, r.symbol): r for r in all_resources}
+    for res in all_resources:
+        assignment = res.type == ROLE_ASSIGNMENT or res.type.endswith(PROVIDERS_ROLE_ASSIGNMENT)
+        if assignment and not res.existing:
+            findings += _check_assignment(parsed, res, by_symbol)
+    for rel, text in sorted(texts.items()):
+        for guid in _GUID.findall(text):
+            if guid.lower() in FORBIDDEN_ROLES:
+                findings.append(Finding("ROLE-FORBIDDEN", rel, f"{FORBIDDEN_ROLES[guid.lower()]} role ({guid})"))
+    return findings
+
+
+def check_custom_roles(parsed: Parsed) -> list[Finding]:
+    findings = []
+    for res in resources(parsed):
+        if res.type != "Microsoft.Authorization/roleDefinitions" or res.existing:
+            continue
+        for permission in _get(res.body, "properties", "permissions") or []:
+            actions = set(permission.get("actions") or []) | set(permission.get("dataActions") or [])
+            extra = actions - ALLOWED_CUSTOM_ROLE_ACTIONS
+            if extra:
+                findings.append(
+                    Finding("CUSTOM-ROLE", res.file, f"{res.symbol}: actions beyond SQL read/write: {sorted(extra)}")
+                )
+    return findings
+
+
+# --- function app and telemetry --------------------------------------------------------------------
+
+
+def _app_settings(res: Resource) -> dict[str, Json]:
+    settings = _get(res.body, "properties", "siteConfig", "appSettings") or []
+    return {str(s.get("name")): s.get("value") for s in settings if isinstance(s, dict)}
+
+
+def function_apps(parsed: Parsed) -> list[Resource]:
+    return [r for r in resources(parsed) if r.type == "Microsoft.Web/sites" and not r.existing]
+
+
+def _check_app(parsed: Parsed, res: Resource) -> list[Finding]:
+    findings = []
+
+    def fail(rule: str, message: str) -> None:
+        findings.append(Finding(rule, res.file, f"{res.symbol}: {message}"))
+
+    props = res.body.get("properties") or {}
+    site = props.get("siteConfig") or {}
+    if not (
+        props.get("httpsOnly") is True
+        and site.get("ftpsState") == "Disabled"
+        and site.get("minTlsVersion") == "1.2"
+        and site.get("remoteDebuggingEnabled") is False
+    ):
+        fail("APP-HARDENING", "HTTPS only, FTPS off, TLS 1.2, no remote debugging")
+    if _get(res.body, "identity", "type") != "UserAssigned":
+        fail("APP-HARDENING", "runs as the user-assigned identity")
+    if _get(props, "functionAppConfig", "runtime") != {"name": "python", "version": "3.11"}:
+        fail("APP-HARDENING", "Python 3.11 on Flex Consumption")
+    if site.get("ipSecurityRestrictionsDefaultAction") != "Deny":
+        fail("APP-INBOUND", "inbound default action must be Deny")
+    rules = _conditional(site.get("ipSecurityRestrictions"))
+    branches = [rules[1], rules[2]] if rules else [site.get("ipSecurityRestrictions")]
+    for branch in branches:
+        for rule in _resolve(parsed, res.file, branch) or []:
+            event_grid = isinstance(rule, dict) and rule.get("tag") == "ServiceTag"
+            if not (event_grid and rule.get("ipAddress") == "AzureEventGrid"):
+                fail("APP-INBOUND", "inbound only from AzureEventGrid")
+    access = props.get("publicNetworkAccess")
+    cond = _conditional(access)
+    if access != "Disabled" and not (cond and cond[1] == "Disabled" and _mentions(cond[0], "isPrivate")):
+        fail("APP-INBOUND", "private mode must disable public access")
+    settings = _app_settings(res)
+    if settings.get("AzureWebJobsStorage__credential") != "managedidentity" or "AzureWebJobsStorage" in settings:
+        fail("APP-STORAGE-IDENTITY", "host storage through the identity")
+    return findings
+
+
+def check_function_app(parsed: Parsed, texts: dict[str, str]) -> list[Finding]:
+    findings = []
+    apps = function_apps(parsed)
+    if not apps:
+        findings.append(Finding("APP-HARDENING", "-", "no Function App is declared"))
+    for res in apps:
+        findings += _check_app(parsed, res)
+    for res in resources(parsed):
+        policy = res.type == "Microsoft.Web/sites/basicPublishingCredentialsPolicies"
+        if policy and _get(res.body, "properties", "allow") is not False:
+            findings.append(Finding("APP-HARDENING", res.file, f"{res.symbol}: basic publishing credentials allowed"))
+    for rel, text in sorted(texts.items()):
+        if "listKeys(" in text or "AccountKey=" in text:
+            findings.append(Finding("APP-STORAGE-IDENTITY", rel, "storage keys or connection strings are used"))
+    return findings
+
+
+def check_telemetry(parsed: Parsed) -> list[Finding]:
+    findings = []
+    for res in resources(parsed):
+        component = res.type == "Microsoft.Insights/components" and not res.existing
+        if component and _get(res.body, "properties", "DisableLocalAuth") is not True:
+            findings.append(Finding("APPINSIGHTS-LOCAL-AUTH", res.file, f"{res.symbol}: local authentication on"))
+    return findings
+
+
+def check_parse(parsed: Parsed) -> list[Finding]:
+    return [Finding("PARSE", rel, entry["error"]) for rel, entry in sorted(parsed.items()) if "error" in entry]
+
+
+RULES: tuple[Callable[[Parsed], list[Finding]], ...] = (
+    check_parse,
+    check_storage,
+    check_key_vault,
+    check_vault_diagnostics,
+    check_event_grid,
+    check_custom_roles,
+    check_telemetry,
+)
+
+
+def check_tree(parsed: Parsed, texts: dict[str, str]) -> list[Finding]:
+    """All findings for one parsed infra/ tree; `texts` maps the same relative paths to file contents."""
+    findings = [f for rule in RULES for f in rule(parsed)]
+    findings += check_role_assignments(parsed, texts)
+    findings += check_function_app(parsed, texts)
+    return findings

@@ -1,0 +1,332 @@
+// Entry point for `azd up`: one resource group holding the rotation Function App, its host storage,
+// monitoring, networking and (unless an existing vault is given) the Key Vault it rotates secrets in.
+// Subscription scope because the resource group, the optional SQL custom role and the optional
+// Defender plan are subscription-level resources.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(40)
+@description('azd environment name; names and tags every resource.')
+param environmentName string
+
+@minLength(1)
+@description('Region for all resources (must offer Flex Consumption).')
+param location string
+
+@allowed([
+  'private'
+  'public'
+])
+@description('private: Key Vault events go to a Storage queue the worker consumes; the app has no public inbound. public: events are pushed to the Event Grid trigger function, inbound restricted to Event Grid.')
+param eventDeliveryMode string = 'private'
+
+@description('Resource ID of an existing Key Vault to rotate secrets in (same subscription). Empty: create a new vault that meets the baseline.')
+param existingKeyVaultResourceId string = ''
+
+@description('Enable Microsoft Defender for Key Vault on the whole subscription (billed per vault).')
+param enableDefenderForKeyVault bool = false
+
+@description('Resource IDs of storage accounts whose keys the service rotates (Storage Account Key Operator Service Role on each).')
+param managedStorageAccountIds array = []
+
+@description('Resource IDs of SQL servers whose admin password the service rotates (custom role: server read and write only).')
+param managedSqlServerIds array = []
+
+@description('Further scopes or provider URLs that secret tags may point at (ROTATION_ALLOWED_SCOPES).')
+param additionalAllowedScopes array = []
+
+@description('Object ID of a person or group granted Key Vault Secrets Officer on a new vault to create and tag secrets. Empty: none.')
+param secretsAdminPrincipalId string = ''
+
+@description('Public IP of the machine running azd deploy and onboarding. Empty: vault, storage and app accept no public traffic at all.')
+param deployerIpAddress string = ''
+
+@description('Email addresses notified by the alerts.')
+param alertEmailAddresses array = []
+
+@description('Webhook URIs (e.g. an incident system) notified by the alerts.')
+param alertWebhookUris array = []
+
+@description('Address space of the virtual network.')
+param vnetAddressPrefix string = '10.40.0.0/16'
+
+@description('Subnet for Flex Consumption VNet integration (delegated to Microsoft.App/environments).')
+param integrationSubnetPrefix string = '10.40.0.0/24'
+
+@description('Subnet for private endpoints.')
+param privateEndpointSubnetPrefix string = '10.40.1.0/24'
+
+@minValue(1)
+@maxValue(30)
+@description('Event Grid delivery attempts before an event is dead-lettered.')
+param maxDeliveryAttempts int = 10
+
+@minValue(1)
+@maxValue(1440)
+@description('Minutes Event Grid keeps retrying an event before it is dead-lettered.')
+param eventTimeToLiveInMinutes int = 1440
+
+@minValue(1)
+@maxValue(1000)
+@description('Flex Consumption scale-out limit.')
+param maximumInstanceCount int = 40
+
+@allowed([
+  2048
+  4096
+])
+@description('Flex Consumption instance memory.')
+param instanceMemoryMB int = 2048
+
+@description('Replication of the host storage account (queue messages, deployment package, dead letters).')
+param hostStorageSku string = 'Standard_ZRS'
+
+@minValue(30)
+@maxValue(730)
+@description('Log Analytics retention (audit events, traces).')
+param logRetentionInDays int = 90
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  workload: 'secret-rotation'
+}
+var isPrivate = eventDeliveryMode == 'private'
+var useExistingVault = !empty(existingKeyVaultResourceId)
+var vaultName = useExistingVault ? last(split(existingKeyVaultResourceId, '/')) : 'kv-${resourceToken}'
+var vaultResourceGroup = useExistingVault ? split(existingKeyVaultResourceId, '/')[4] : rg.name
+// The code compares vault URLs lower-cased without a trailing slash (secret_rotation/settings.py).
+var vaultUri = 'https://${vaultName}${environment().suffixes.keyvaultDns}'
+var rotationQueueName = 'secret-rotation'
+var allowedScopes = concat(managedStorageAccountIds, managedSqlServerIds, additionalAllowedScopes)
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    logRetentionInDays: logRetentionInDays
+  }
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'id-${resourceToken}'
+  }
+}
+
+module network 'modules/network.bicep' = {
+  name: 'network'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    vnetAddressPrefix: vnetAddressPrefix
+    integrationSubnetPrefix: integrationSubnetPrefix
+    privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'st${resourceToken}'
+    skuName: hostStorageSku
+    rotationQueueName: rotationQueueName
+    principalId: identity.outputs.principalId
+    deployerIpAddress: deployerIpAddress
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
+    blobDnsZoneId: network.outputs.blobDnsZoneId
+    queueDnsZoneId: network.outputs.queueDnsZoneId
+    tableDnsZoneId: network.outputs.tableDnsZoneId
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = if (!useExistingVault) {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: vaultName
+    deployerIpAddress: deployerIpAddress
+  }
+}
+
+// Role assignment and audit logging go where the vault is, new or existing.
+module keyVaultAccess 'modules/keyvault-access.bicep' = {
+  name: 'keyvault-access'
+  scope: resourceGroup(vaultResourceGroup)
+  params: {
+    vaultName: vaultName
+    principalId: identity.outputs.principalId
+    secretsAdminPrincipalId: secretsAdminPrincipalId
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+  dependsOn: [
+    keyVault
+  ]
+}
+
+module keyVaultEndpoint 'modules/private-endpoint.bicep' = {
+  name: 'keyvault-endpoint'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'pe-kv-${resourceToken}'
+    subnetId: network.outputs.privateEndpointSubnetId
+    targetResourceId: useExistingVault ? existingKeyVaultResourceId : resourceId(subscription().subscriptionId, rg.name, 'Microsoft.KeyVault/vaults', vaultName)
+    groupId: 'vault'
+    privateDnsZoneId: network.outputs.vaultDnsZoneId
+  }
+  dependsOn: [
+    keyVault
+  ]
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    isPrivate: isPrivate
+    deployerIpAddress: deployerIpAddress
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    identityPrincipalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    integrationSubnetId: network.outputs.integrationSubnetId
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
+    sitesDnsZoneId: network.outputs.sitesDnsZoneId
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    allowedVaults: vaultUri
+    allowedScopes: join(allowedScopes, ',')
+    rotationQueueName: rotationQueueName
+  }
+}
+
+module eventGrid 'modules/eventgrid.bicep' = {
+  name: 'eventgrid'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'evgt-${resourceToken}'
+    vaultResourceId: useExistingVault ? existingKeyVaultResourceId : resourceId(subscription().subscriptionId, rg.name, 'Microsoft.KeyVault/vaults', vaultName)
+    deliverToQueue: isPrivate
+    storageAccountName: storage.outputs.name
+    rotationQueueName: rotationQueueName
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
+    maxDeliveryAttempts: maxDeliveryAttempts
+    eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+  }
+  dependsOn: [
+    keyVault
+  ]
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    emailAddresses: alertEmailAddresses
+    webhookUris: alertWebhookUris
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    systemTopicId: eventGrid.outputs.systemTopicId
+    poisonQueueName: storage.outputs.poisonQueueName
+  }
+}
+
+// Storage accounts whose keys are rotated: key list/regenerate only, on each account, wherever it lives.
+module storageTargets 'modules/target-storage.bicep' = [for (accountId, i) in managedStorageAccountIds: {
+  name: 'target-storage-${i}'
+  scope: resourceGroup(split(accountId, '/')[2], split(accountId, '/')[4])
+  params: {
+    storageAccountName: last(split(accountId, '/'))
+    principalId: identity.outputs.principalId
+  }
+}]
+
+// SQL Server Contributor can also delete servers, change firewalls and auditing: the rotator only
+// needs to read the server and write its administrator password.
+resource sqlPasswordRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(managedSqlServerIds)) {
+  name: guid(subscription().id, environmentName, 'secret-rotation-sql-password-operator')
+  properties: {
+    roleName: 'Secret rotation SQL password operator (${environmentName})'
+    description: 'Reads a SQL server and updates its administrator password; nothing else.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Sql/servers/read'
+          'Microsoft.Sql/servers/write'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
+module sqlTargets 'modules/target-sql.bicep' = [for (serverId, i) in managedSqlServerIds: {
+  name: 'target-sql-${i}'
+  scope: resourceGroup(split(serverId, '/')[2], split(serverId, '/')[4])
+  params: {
+    sqlServerName: last(split(serverId, '/'))
+    principalId: identity.outputs.principalId
+    roleDefinitionName: guid(subscription().id, environmentName, 'secret-rotation-sql-password-operator')
+  }
+  dependsOn: [
+    sqlPasswordRole
+  ]
+}]
+
+// Subscription-wide plan, so opt-in: it bills every vault in the subscription.
+module defenderForKeyVault 'modules/defender.bicep' = if (enableDefenderForKeyVault) {
+  name: 'defender-for-key-vault'
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output EVENT_DELIVERY_MODE string = eventDeliveryMode
+output FUNCTION_APP_NAME string = functionApp.outputs.name
+output EVENTGRID_SYSTEM_TOPIC_NAME string = eventGrid.outputs.systemTopicName
+output HOST_STORAGE_ACCOUNT_ID string = storage.outputs.id
+output DEAD_LETTER_CONTAINER_NAME string = storage.outputs.deadLetterContainerName
+output KEYVAULT_NAME string = vaultName
+output KEYVAULT_URI string = vaultUri
+output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output MAX_DELIVERY_ATTEMPTS int = maxDeliveryAttempts
+output EVENT_TTL_MINUTES int = eventTimeToLiveInMinutes

@@ -1,0 +1,205 @@
+"""Deliberate weakenings of infra/: each must make the named custom rule fire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OWNER_ROLE_ID = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+CONTRIBUTOR_ROLE_ID = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: str
+    old: str
+    new: str
+    rule: str
+
+
+MUTATIONS: tuple[Mutation, ...] = (
+    Mutation(
+        "shared-key",
+        "modules/storage.bicep",
+        "allowSharedKeyAccess: false",
+        "allowSharedKeyAccess: true",
+        "STORAGE-SHARED-KEY",
+    ),
+    Mutation(
+        "blob-public",
+        "modules/storage.bicep",
+        "allowBlobPublicAccess: false",
+        "allowBlobPublicAccess: true",
+        "STORAGE-PUBLIC-BLOB",
+    ),
+    Mutation(
+        "container-public",
+        "modules/storage.bicep",
+        "publicAccess: 'None'",
+        "publicAccess: 'Blob'",
+        "STORAGE-PUBLIC-BLOB",
+    ),
+    Mutation(
+        "storage-tls",
+        "modules/storage.bicep",
+        "minimumTlsVersion: 'TLS1_2'",
+        "minimumTlsVersion: 'TLS1_0'",
+        "STORAGE-TLS",
+    ),
+    Mutation(
+        "kv-access-policies",
+        "modules/keyvault.bicep",
+        "enableRbacAuthorization: true",
+        "enableRbacAuthorization: false",
+        "KV-RBAC",
+    ),
+    Mutation(
+        "kv-purge",
+        "modules/keyvault.bicep",
+        "enablePurgeProtection: true",
+        "enablePurgeProtection: false",
+        "KV-RECOVERY",
+    ),
+    Mutation(
+        "kv-retention",
+        "modules/keyvault.bicep",
+        "softDeleteRetentionInDays: 90",
+        "softDeleteRetentionInDays: 7",
+        "KV-RECOVERY",
+    ),
+    Mutation(
+        "kv-public",
+        "modules/keyvault.bicep",
+        "publicNetworkAccess: empty(deployerIpAddress) ? 'Disabled' : 'Enabled'",
+        "publicNetworkAccess: 'Enabled'",
+        "KV-NETWORK",
+    ),
+    Mutation("kv-firewall", "modules/keyvault.bicep", "defaultAction: 'Deny'", "defaultAction: 'Allow'", "KV-NETWORK"),
+    Mutation(
+        "kv-no-audit",
+        "modules/keyvault-access.bicep",
+        "category: 'AuditEvent'",
+        "category: 'AzurePolicyEvaluationDetails'",
+        "KV-DIAGNOSTICS",
+    ),
+    Mutation(
+        "eg-new-version",
+        "modules/eventgrid.bicep",
+        "'Microsoft.KeyVault.SecretExpired'",
+        "'Microsoft.KeyVault.SecretExpired'\n        'Microsoft.KeyVault.SecretNewVersionCreated'",
+        "EG-EVENT-TYPES",
+    ),
+    Mutation(
+        "eg-missing-expired",
+        "modules/event-subscription-function.bicep",
+        "'Microsoft.KeyVault.SecretExpired'",
+        "'Microsoft.KeyVault.SecretNearExpiry'",
+        "EG-EVENT-TYPES",
+    ),
+    Mutation(
+        "eg-no-retry",
+        "modules/event-subscription-function.bicep",
+        "retryPolicy: {",
+        "retryPolicyRemoved: {",
+        "EG-RETRY",
+    ),
+    Mutation(
+        "eg-keyed-dead-letter",
+        "modules/eventgrid.bicep",
+        "deadLetterWithResourceIdentity: {",
+        "deadLetterDestination: {",
+        "EG-DEADLETTER",
+    ),
+    Mutation(
+        "eg-topic-no-identity",
+        "modules/eventgrid.bicep",
+        "identity: {\n    type: 'SystemAssigned'",
+        "identity: {\n    type: 'None'",
+        "EG-IDENTITY",
+    ),
+    Mutation(
+        "eg-no-queue-mode",
+        "modules/eventgrid.bicep",
+        "endpointType: 'StorageQueue'",
+        "endpointType: 'ServiceBusQueue'",
+        "EG-MODES",
+    ),
+    Mutation(
+        "role-owner",
+        "modules/keyvault-access.bicep",
+        "'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'",
+        f"'{OWNER_ROLE_ID}'",
+        "ROLE-FORBIDDEN",
+    ),
+    Mutation(
+        "role-unlisted",
+        "modules/keyvault-access.bicep",
+        "'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'",
+        "'4633458b-17de-408a-b874-0445c86b69e6'",
+        "ROLE-ID",
+    ),
+    Mutation("role-rg-scope", "modules/storage.bicep", "  scope: hostStorage\n", "", "ROLE-SCOPE"),
+    Mutation("role-wrong-scope", "modules/eventgrid.bicep", "scope: rotationQueue", "scope: storage", "ROLE-SCOPE"),
+    Mutation(
+        "role-random-name",
+        "modules/storage.bicep",
+        "name: guid(hostStorage.id, principalId, storageBlobDataOwnerRoleId)",
+        "name: '${uniqueString(principalId)}'",
+        "ROLE-NAME",
+    ),
+    Mutation(
+        "sql-contributor",
+        "modules/target-sql.bicep",
+        "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionName)",
+        f"subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '{CONTRIBUTOR_ROLE_ID}')",
+        "ROLE-FORBIDDEN",
+    ),
+    Mutation(
+        "sql-role-wildcard",
+        "main.bicep",
+        "'Microsoft.Sql/servers/write'",
+        "'Microsoft.Sql/servers/write'\n          'Microsoft.Sql/*'",
+        "CUSTOM-ROLE",
+    ),
+    Mutation(
+        "app-ftps", "modules/functionapp.bicep", "ftpsState: 'Disabled'", "ftpsState: 'AllAllowed'", "APP-HARDENING"
+    ),
+    Mutation("app-http", "modules/functionapp.bicep", "httpsOnly: true", "httpsOnly: false", "APP-HARDENING"),
+    Mutation(
+        "app-inbound-open",
+        "modules/functionapp.bicep",
+        "ipSecurityRestrictionsDefaultAction: 'Deny'",
+        "ipSecurityRestrictionsDefaultAction: 'Allow'",
+        "APP-INBOUND",
+    ),
+    Mutation(
+        "app-public-private-mode",
+        "modules/functionapp.bicep",
+        "publicNetworkAccess: (isPrivate && empty(deployerIpAddress)) ? 'Disabled' : 'Enabled'",
+        "publicNetworkAccess: 'Enabled'",
+        "APP-INBOUND",
+    ),
+    Mutation(
+        "app-connection-string",
+        "modules/functionapp.bicep",
+        "appSettings: [",
+        "appSettings: [\n        {\n          name: 'AzureWebJobsStorage'\n"
+        "          value: 'AccountName=${storage.name};AccountKey=${storage.listKeys().keys[0].value}'\n"
+        "        }",
+        "APP-STORAGE-IDENTITY",
+    ),
+    Mutation(
+        "appinsights-keys",
+        "modules/monitoring.bicep",
+        "DisableLocalAuth: true",
+        "DisableLocalAuth: false",
+        "APPINSIGHTS-LOCAL-AUTH",
+    ),
+    Mutation(
+        "parse-error",
+        "modules/identity.bicep",
+        "output id string = identity.id",
+        "output id string = identity.id\nresource broken 'x@1' = {{{",
+        "PARSE",
+    ),
+)
