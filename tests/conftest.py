@@ -4,6 +4,7 @@ Unit tests never request them."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -15,7 +16,9 @@ import function_app
 from secret_rotation.composition import Service, build_service
 from secret_rotation.settings import Settings
 from tests.doubles.stack_env import load_stack_env
+from tests.support.figures import record_figure
 from tests.support.host import LocalFunctionsHost, app_host
+from tests.support.hygiene import HYGIENE
 from tests.support.stack import Postgres
 
 
@@ -76,5 +79,65 @@ def leak_check(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[s
     yield values
     captured = capsys.readouterr()
     seen = caplog.text + captured.out + captured.err + "".join(str(r.__dict__) for r in caplog.records)
+    for value in values:
+        HYGIENE.track(value)
     leaked = [v for v in values if v and v in seen]
     assert not leaked, f"{len(leaked)} secret value(s) appeared in logs or output"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.support import hygiene
+
+    hygiene.install()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    HYGIENE.reports += 1
+    HYGIENE.texts.extend((report.longreprtext, report.capstdout, report.capstderr))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _collect_published_events()
+    leaks = HYGIENE.leaks()
+    record_figure(
+        "secret values found in logs, exceptions, test output and outcome events",
+        f"{leaks} (of {len(HYGIENE.values)} values tracked; {HYGIENE.records} log records, "
+        f"{HYGIENE.reports} test reports, {HYGIENE.events} outcome events scanned)",
+    )
+    if leaks:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if os.environ.get("HYGIENE_SHOW_SITES"):
+            for site in HYGIENE.leak_sites():
+                print(f"\nleak site: ...{site}")
+
+
+def _collect_published_events() -> None:
+    """Every outcome event the local topic received during the run, if the stack has that topic."""
+    import json
+    import ssl
+    import urllib.request
+
+    from tests.doubles.stack_env import StackEnvMissingError
+
+    try:
+        env = load_stack_env()
+    except StackEnvMissingError:
+        return
+    url = env.get("OUTCOME_TOPIC_EVENTS_URL")
+    if not url:
+        return
+    context = ssl.create_default_context(cafile=env["KEYVAULT_CA_BUNDLE"])
+    with urllib.request.urlopen(url, context=context, timeout=10) as response:  # noqa: S310 (loopback)
+        events = json.loads(response.read())
+    HYGIENE.events += len(events)
+    HYGIENE.texts.append(json.dumps(events))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.support.figures import FIGURES, write_report
+
+    if FIGURES:
+        terminalreporter.section("measured figures")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")
+        write_report()

@@ -2,9 +2,15 @@
 
 It mimics what the real `azure.keyvault.secrets` SDK relies on: the bearer challenge (401 +
 WWW-Authenticate with authorization/resource) on unauthenticated requests, bundle and paging shapes,
-Key Vault's error bodies, and "latest = most recently created version". Secrets live in memory only.
-Management endpoints (no auth, like Lowkey Vault): GET /ping, POST /management/time-shift?seconds=N,
-GET /management/requests and POST /management/requests/reset.
+Key Vault's error bodies, and "latest = most recently created version". Secrets live in memory only,
+in one vault per request authority (the Host header's `host:port`, see `keyvault_store`), so
+`https://127.0.0.1:8443` and `https://localhost:8443` are two independent vaults. Ids and next links
+are built from `X-Forwarded-Host`/`X-Forwarded-Proto` when a proxy (`tests.doubles.faults`) sets them,
+so callers see the URL they used.
+
+Management endpoints (no auth, like Lowkey Vault), each limited to one vault by an optional
+`vault=<authority or URL>` query parameter and acting on all vaults without it: GET /ping,
+POST /management/time-shift?seconds=N, GET /management/requests and POST /management/requests/reset.
 
 Run: python -m tests.doubles.keyvault --host 127.0.0.1 --port 8443 --cert C --key K --key-file T --tenant-id G
 """
@@ -17,11 +23,8 @@ import json
 import logging
 import re
 import ssl
-import time
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,109 +32,53 @@ from aiohttp import web
 
 from tests.doubles import tokens
 from tests.doubles.identity import PathOnlyAccessLogger
+from tests.doubles.keyvault_store import (
+    KvError,
+    Secret,
+    Vaults,
+    VaultStore,
+    Version,
+    apply_common,
+    bad,
+    count_summary,
+    item,
+    not_found,
+    now,
+)
 
 RESOURCE = "https://vault.azure.net"
 SUPPORTED_API_VERSIONS = ("7.2", "7.3", "7.4", "7.5", "7.6")
-OPERATIONS = ("set", "get", "update", "list", "list_versions", "delete")
 MAX_PAGE = 25  # Key Vault's own cap on maxresults
 NAME_RE = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 MAX_VALUE_BYTES = 25 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-
-class KvError(Exception):
-    """An error Key Vault would report as {"error": {"code", "message"}}."""
-
-    def __init__(self, status: int, code: str, message: str, inner: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.inner = status, code, message, inner
-
-    def response(self, headers: dict[str, str] | None = None) -> web.Response:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.inner:
-            error["innererror"] = {"code": self.inner}
-        return web.json_response({"error": error}, status=self.status, headers=headers)
+VAULTS = web.AppKey("vaults", Vaults)
 
 
-@dataclass
-class Version:
-    """One immutable value plus its mutable attributes, as Key Vault stores a secret version."""
-
-    version: str
-    value: str
-    created: int
-    updated: int
-    enabled: bool = True
-    nbf: int | None = None
-    exp: int | None = None
-    content_type: str | None = None
-    tags: dict[str, str] | None = None
-
-
-@dataclass
-class Secret:
-    name: str  # case as first created; lookups are case-insensitive like Key Vault's
-    versions: list[Version] = field(default_factory=list)  # creation order, so [-1] is "latest"
-
-
-@dataclass
-class Vault:
-    key: bytes
-    tenant_id: str
-    secrets: dict[str, Secret] = field(default_factory=dict)
-    counts: Counter[str] = field(default_factory=Counter)
-
-
-VAULT = web.AppKey("vault", Vault)
-
-
-def _not_found(name: str, version: str = "") -> KvError:
-    ident = f"{name}/{version}" if version else name
-    return KvError(404, "SecretNotFound", f"A secret with (name/id) {ident} was not found in this key vault.")
-
-
-def _bad(message: str) -> KvError:
-    return KvError(400, "BadParameter", message)
-
-
-def _attributes(v: Version) -> dict[str, Any]:
-    attrs: dict[str, Any] = {"enabled": v.enabled}
-    if v.nbf is not None:
-        attrs["nbf"] = v.nbf
-    if v.exp is not None:
-        attrs["exp"] = v.exp
-    attrs.update(created=v.created, updated=v.updated)
-    attrs.update(recoveryLevel="Recoverable+Purgeable", recoverableDays=90)
-    return attrs
-
-
-def _item(ident: str, v: Version, value: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {} if value is None else {"value": value}
-    body["id"] = ident
-    if v.content_type is not None:
-        body["contentType"] = v.content_type
-    if v.tags is not None:
-        body["tags"] = v.tags
-    body["attributes"] = _attributes(v)
-    return body
+def _store(request: web.Request) -> VaultStore:
+    return request.app[VAULTS].for_authority(request.host, request.scheme)
 
 
 def _base(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
+    # The proxy rewrites Host so it reaches the same vault; the forwarded values keep ids on the proxy's URL.
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
+    host = request.headers.get("X-Forwarded-Host", request.host)
+    return f"{scheme}://{host}"
 
 
 def _name(request: web.Request) -> str:
     name = request.match_info["name"]
     if not NAME_RE.match(name):
-        raise _bad(f"The secret name '{name[:140]}' is invalid: use 1-127 characters of [0-9a-zA-Z-].")
+        raise bad(f"The secret name '{name[:140]}' is invalid: use 1-127 characters of [0-9a-zA-Z-].")
     return name
 
 
 def _secret(request: web.Request) -> Secret:
     name = _name(request)
-    secret = request.app[VAULT].secrets.get(name.lower())
+    secret = _store(request).secrets.get(name.lower())
     if secret is None:
-        raise _not_found(name)
+        raise not_found(name)
     return secret
 
 
@@ -142,46 +89,17 @@ def _version(request: web.Request, secret: Secret) -> Version:
     for v in secret.versions:
         if v.version == wanted:
             return v
-    raise _not_found(secret.name, wanted)
+    raise not_found(secret.name, wanted)
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.read() or b"null")
     except ValueError as exc:
-        raise _bad("The request body is not valid JSON.") from exc
+        raise bad("The request body is not valid JSON.") from exc
     if not isinstance(body, dict):
-        raise _bad("The request body must be a JSON object.")
+        raise bad("The request body must be a JSON object.")
     return body
-
-
-def _apply_common(v: Version, body: dict[str, Any]) -> None:
-    """Validate and apply contentType/tags/attributes shared by set and update."""
-    if "contentType" in body:
-        if body["contentType"] is not None and not isinstance(body["contentType"], str):
-            raise _bad("contentType must be a string.")
-        v.content_type = body["contentType"]
-    if "tags" in body and body["tags"] is not None:
-        tags = body["tags"]
-        if (
-            not isinstance(tags, dict)
-            or len(tags) > 15
-            or not all(isinstance(k, str) and isinstance(val, str) for k, val in tags.items())
-        ):
-            raise _bad("tags must be an object of at most 15 string values.")
-        v.tags = dict(tags)
-    attrs = body.get("attributes") or {}
-    if not isinstance(attrs, dict):
-        raise _bad("attributes must be an object.")
-    if attrs.get("enabled") is not None:
-        if not isinstance(attrs["enabled"], bool):
-            raise _bad("attributes.enabled must be a boolean.")
-        v.enabled = attrs["enabled"]
-    for key in ("nbf", "exp"):
-        if attrs.get(key) is not None:
-            if not isinstance(attrs[key], int) or isinstance(attrs[key], bool):
-                raise _bad(f"attributes.{key} must be an integer (epoch seconds).")
-            setattr(v, key, attrs[key])
 
 
 def data_plane(operation: str) -> Callable[[Handler], Handler]:
@@ -189,8 +107,8 @@ def data_plane(operation: str) -> Callable[[Handler], Handler]:
 
     def wrap(handler: Handler) -> Handler:
         async def wrapped(request: web.Request) -> web.StreamResponse:
-            vault = request.app[VAULT]
-            vault.counts[operation] += 1
+            vaults, store = request.app[VAULTS], _store(request)
+            store.counts[operation] += 1
             auth = request.headers.get("Authorization", "")
             scheme, _, token = auth.partition(" ")
             reason = ""
@@ -198,18 +116,17 @@ def data_plane(operation: str) -> Callable[[Handler], Handler]:
                 reason = "AKV10000: Request is missing a Bearer or PoP token."
             else:
                 try:
-                    tokens.verify(vault.key, token.strip(), RESOURCE)
+                    tokens.verify(vaults.key, token.strip(), RESOURCE)
                 except tokens.TokenError as exc:
                     reason = f"AKV10022: Invalid token: {exc}."
             if reason:
-                vault.counts["unauthorized"] += 1
-                challenge = (
-                    f'Bearer authorization="https://login.microsoftonline.com/{vault.tenant_id}", resource="{RESOURCE}"'
-                )
+                store.counts["unauthorized"] += 1
+                authority = f"https://login.microsoftonline.com/{vaults.tenant_id}"
+                challenge = f'Bearer authorization="{authority}", resource="{RESOURCE}"'
                 return KvError(401, "Unauthorized", reason).response({"WWW-Authenticate": challenge})
             api_version = request.query.get("api-version", "")
             if api_version not in SUPPORTED_API_VERSIONS:
-                raise _bad(
+                raise bad(
                     f"The specified version ({api_version}) is not recognized. Consider using the latest "
                     f"supported version ({SUPPORTED_API_VERSIONS[-1]})."
                 )
@@ -226,13 +143,13 @@ async def set_secret(request: web.Request) -> web.StreamResponse:
     body = await _json_body(request)
     value = body.get("value")
     if not isinstance(value, str) or len(value.encode()) > MAX_VALUE_BYTES:
-        raise _bad(f"value must be a string of at most {MAX_VALUE_BYTES} bytes.")
-    now = int(time.time())
-    v = Version(version=uuid.uuid4().hex, value=value, created=now, updated=now)
-    _apply_common(v, body)
-    secret = request.app[VAULT].secrets.setdefault(name.lower(), Secret(name=name))
+        raise bad(f"value must be a string of at most {MAX_VALUE_BYTES} bytes.")
+    created = now()
+    v = Version(version=uuid.uuid4().hex, value=value, created=created, updated=created)
+    apply_common(v, body)
+    secret = _store(request).secrets.setdefault(name.lower(), Secret(name=name))
     secret.versions.append(v)
-    return web.json_response(_item(f"{_base(request)}/secrets/{secret.name}/{v.version}", v, v.value))
+    return web.json_response(item(f"{_base(request)}/secrets/{secret.name}/{v.version}", v, v.value))
 
 
 @data_plane("get")
@@ -242,7 +159,7 @@ async def get_secret(request: web.Request) -> web.StreamResponse:
     if not v.enabled:
         message = "Operation get is not allowed on a disabled secret."
         raise KvError(403, "Forbidden", message, "SecretDisabled")
-    return web.json_response(_item(f"{_base(request)}/secrets/{secret.name}/{v.version}", v, v.value))
+    return web.json_response(item(f"{_base(request)}/secrets/{secret.name}/{v.version}", v, v.value))
 
 
 @data_plane("update")
@@ -250,18 +167,18 @@ async def update_secret(request: web.Request) -> web.StreamResponse:
     secret = _secret(request)
     v = _version(request, secret)
     body = await _json_body(request)
-    _apply_common(v, body)
-    v.updated = int(time.time())
-    return web.json_response(_item(f"{_base(request)}/secrets/{secret.name}/{v.version}", v))
+    apply_common(v, body)
+    v.updated = now()
+    return web.json_response(item(f"{_base(request)}/secrets/{secret.name}/{v.version}", v))
 
 
 @data_plane("delete")
 async def delete_secret(request: web.Request) -> web.StreamResponse:
     secret = _secret(request)
-    del request.app[VAULT].secrets[secret.name.lower()]
-    body = _item(f"{_base(request)}/secrets/{secret.name}/{secret.versions[-1].version}", secret.versions[-1])
+    del _store(request).secrets[secret.name.lower()]
+    body = item(f"{_base(request)}/secrets/{secret.name}/{secret.versions[-1].version}", secret.versions[-1])
     # No recoveryId: the SDK then treats the delete as final instead of polling /deletedsecrets.
-    body["deletedDate"] = int(time.time())
+    body["deletedDate"] = now()
     return web.json_response(body)
 
 
@@ -271,9 +188,9 @@ def _page(request: web.Request, keys: list[str]) -> tuple[int, int, str | None]:
     try:
         size = MAX_PAGE if raw is None else int(raw)
     except ValueError as exc:
-        raise _bad("maxresults must be an integer.") from exc
+        raise bad("maxresults must be an integer.") from exc
     if not 1 <= size <= MAX_PAGE:
-        raise _bad(f"maxresults must be between 1 and {MAX_PAGE}.")
+        raise bad(f"maxresults must be between 1 and {MAX_PAGE}.")
     token = request.query.get("$skiptoken")
     start = 0 if not token else (keys.index(token) + 1 if token in keys else bisect.bisect_right(keys, token))
     end = min(start + size, len(keys))
@@ -291,11 +208,11 @@ def _listing(request: web.Request, path: str, items: list[dict[str, Any]], next_
 
 @data_plane("list")
 async def list_secrets(request: web.Request) -> web.StreamResponse:
-    secrets = request.app[VAULT].secrets
+    secrets = _store(request).secrets
     keys = sorted(secrets)
     start, end, token = _page(request, keys)
     base = f"{_base(request)}/secrets"
-    items = [_item(f"{base}/{secrets[k].name}", secrets[k].versions[-1]) for k in keys[start:end]]
+    items = [item(f"{base}/{secrets[k].name}", secrets[k].versions[-1]) for k in keys[start:end]]
     return _listing(request, "/secrets", items, token)
 
 
@@ -305,7 +222,7 @@ async def list_versions(request: web.Request) -> web.StreamResponse:
     keys = [v.version for v in secret.versions]
     start, end, token = _page(request, keys)
     base = f"{_base(request)}/secrets/{secret.name}"
-    items = [_item(f"{base}/{v.version}", v) for v in secret.versions[start:end]]
+    items = [item(f"{base}/{v.version}", v) for v in secret.versions[start:end]]
     return _listing(request, f"/secrets/{secret.name}/versions", items, token)
 
 
@@ -313,30 +230,32 @@ async def ping(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def _selected(request: web.Request) -> list[VaultStore]:
+    return request.app[VAULTS].select(request.query.get("vault"))
+
+
 async def time_shift(request: web.Request) -> web.Response:
-    """Move every timestamp N seconds into the past so secrets become due without waiting."""
+    """Move timestamps N seconds into the past so secrets become due without waiting."""
     try:
         seconds = int(request.query["seconds"])
     except (KeyError, ValueError) as exc:
-        raise _bad("seconds must be an integer query parameter.") from exc
+        raise bad("seconds must be an integer query parameter.") from exc
     shifted = 0
-    for secret in request.app[VAULT].secrets.values():
-        for v in secret.versions:
-            v.created, v.updated = v.created - seconds, v.updated - seconds
-            v.nbf = None if v.nbf is None else v.nbf - seconds
-            v.exp = None if v.exp is None else v.exp - seconds
-            shifted += 1
+    for store in _selected(request):
+        for secret in store.secrets.values():
+            for v in secret.versions:
+                v.shift(seconds)
+                shifted += 1
     return web.json_response({"seconds": seconds, "versionsShifted": shifted})
 
 
 async def request_counts(request: web.Request) -> web.Response:
-    counts = request.app[VAULT].counts
-    body = {op: counts[op] for op in OPERATIONS}
-    return web.json_response(dict(body, unauthorized=counts["unauthorized"], total=sum(body.values())))
+    return web.json_response(count_summary(_selected(request)))
 
 
 async def reset_counts(request: web.Request) -> web.Response:
-    request.app[VAULT].counts.clear()
+    for store in _selected(request):
+        store.counts.clear()
     return await request_counts(request)
 
 
@@ -356,7 +275,7 @@ async def kv_errors(request: web.Request, handler: Handler) -> web.StreamRespons
 def create_app(key: bytes, tenant_id: str) -> web.Application:
     """Build the aiohttp application (routes are matched in order: /versions before /{version})."""
     app = web.Application(middlewares=[kv_errors], client_max_size=1024 * 1024)
-    app[VAULT] = Vault(key=key, tenant_id=tenant_id)
+    app[VAULTS] = Vaults(key=key, tenant_id=tenant_id)
     r = app.router
     r.add_get("/ping", ping)
     r.add_post("/management/time-shift", time_shift)

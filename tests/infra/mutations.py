@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Built-in role definition IDs, from Microsoft's Azure built-in roles reference.
 OWNER_ROLE_ID = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 CONTRIBUTOR_ROLE_ID = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+EVENTGRID_CONTRIBUTOR_ROLE_ID = "1e241071-0855-49ea-94dc-649edcd759de"
+EVENTGRID_DATA_SENDER_ROLE_ID = "d5a91429-5739-47e2-a06b-3470a27159e7"
+STORAGE_BLOB_DATA_OWNER_ROLE_ID = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+STORAGE_BLOB_DATA_READER_ROLE_ID = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,122 @@ MUTATIONS: tuple[Mutation, ...] = (
         "DisableLocalAuth: true",
         "DisableLocalAuth: false",
         "APPINSIGHTS-LOCAL-AUTH",
+    ),
+    # Outcome topic (modules/outcome-topic.bicep).
+    Mutation(
+        "topic-local-auth",
+        "modules/outcome-topic.bicep",
+        "disableLocalAuth: true",
+        "disableLocalAuth: false",
+        "EG-TOPIC-AUTH",
+    ),
+    Mutation(
+        "topic-public",
+        "modules/outcome-topic.bicep",
+        "publicNetworkAccess: 'Disabled'",
+        "publicNetworkAccess: 'Enabled'",
+        "EG-TOPIC-NETWORK",
+    ),
+    Mutation(
+        "topic-ip-rule",
+        "modules/outcome-topic.bicep",
+        "inboundIpRules: []",
+        "inboundIpRules: [\n      {\n        ipMask: '0.0.0.0/0'\n        action: 'Allow'\n      }\n    ]",
+        "EG-TOPIC-NETWORK",
+    ),
+    Mutation(
+        "topic-no-private-endpoint",
+        "modules/outcome-topic.bicep",
+        "targetResourceId: outcomeTopic.id",
+        "targetResourceId: storage.id",
+        "EG-TOPIC-NETWORK",
+    ),
+    Mutation(
+        "topic-tls",
+        "modules/outcome-topic.bicep",
+        "minimumTlsVersionAllowed: '1.2'",
+        "minimumTlsVersionAllowed: '1.0'",
+        "EG-TOPIC-TLS",
+    ),
+    Mutation(
+        "topic-no-publish-audit",
+        "modules/outcome-topic.bicep",
+        "category: 'DataPlaneRequests'",
+        "category: 'PublishFailures'",
+        "EG-TOPIC-DIAGNOSTICS",
+    ),
+    Mutation(
+        "topic-no-identity",
+        "modules/outcome-topic.bicep",
+        "identity: {\n    type: 'SystemAssigned'\n  }\n  properties: {\n    // The code publishes",
+        "identity: {\n    type: 'None'\n  }\n  properties: {\n    // The code publishes",
+        "EG-IDENTITY",
+    ),
+    Mutation(
+        "topic-role-rg-scope",
+        "modules/outcome-topic.bicep",
+        "  scope: outcomeTopic\n  properties: {\n    principalId: publisherPrincipalId",
+        "  properties: {\n    principalId: publisherPrincipalId",
+        "EG-TOPIC-ROLE",
+    ),
+    Mutation(
+        "topic-role-contributor",
+        "modules/outcome-topic.bicep",
+        f"var eventGridDataSenderRoleId = '{EVENTGRID_DATA_SENDER_ROLE_ID}'",
+        f"var eventGridDataSenderRoleId = '{EVENTGRID_CONTRIBUTOR_ROLE_ID}'",
+        "EG-TOPIC-ROLE",
+    ),
+    Mutation(
+        "topic-extra-role",
+        "modules/outcome-topic.bicep",
+        "  scope: failedEventsQueue\n",
+        "  scope: outcomeTopic\n",
+        "EG-TOPIC-ROLE",
+    ),
+    Mutation(
+        "outcome-sub-all-outcomes",
+        "modules/outcome-topic.bicep",
+        "        failedEventType\n",
+        "        failedEventType\n        'SecretRotation.SecretRotated'\n",
+        "EG-OUTCOME-FAILED",
+    ),
+    Mutation(
+        "outcome-alert-all-published",
+        "modules/alerts.bicep",
+        "metricName: 'MatchedEventCount'",
+        "metricName: 'PublishSuccessCount'",
+        "EG-OUTCOME-FAILED",
+    ),
+    Mutation(
+        "outcome-sub-no-retry",
+        "modules/outcome-topic.bicep",
+        "retryPolicy: {",
+        "retryPolicyRemoved: {",
+        "EG-RETRY",
+    ),
+    # Lock blobs (modules/storage.bicep): the identity must be able to create and lease them, on the
+    # container or its account only.
+    Mutation("lock-role-rg-scope", "modules/storage.bicep", "  scope: hostStorage\n", "", "LOCK-BLOB-ROLE"),
+    Mutation(
+        "lock-role-reader",
+        "modules/storage.bicep",
+        f"var storageBlobDataOwnerRoleId = '{STORAGE_BLOB_DATA_OWNER_ROLE_ID}'",
+        f"var storageBlobDataOwnerRoleId = '{STORAGE_BLOB_DATA_READER_ROLE_ID}'",
+        "LOCK-BLOB-ROLE",
+    ),
+    Mutation(
+        "lock-role-other-principal",
+        "modules/storage.bicep",
+        "storageBlobDataOwnerRoleId)\n  scope: hostStorage\n  properties: {\n    principalId: principalId\n",
+        "storageBlobDataOwnerRoleId)\n  scope: hostStorage\n  properties: {\n    principalId: deployerIpAddress\n",
+        "LOCK-BLOB-ROLE",
+    ),
+    Mutation(
+        "lock-container-missing",
+        "modules/storage.bicep",
+        "var lockContainerName = 'rotation-locks'",
+        "var lockContainerName = 'locks'",
+        "LOCK-BLOB-ROLE",
     ),
     Mutation(
         "parse-error",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+from infra.checks import rules
 from infra.checks.rules import Resource, function_apps
-from secret_rotation import settings
+from secret_rotation import eventgrid_outcomes, replay, settings
+from secret_rotation.outcomes import Status
 
 from .conftest import INFRA, REPO, Tree
 
@@ -20,6 +24,22 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "AZURE_CLIENT_ID",
 }
+
+
+def _dotted(value: object) -> object:
+    """`a.b.c` for a Bicep property access, `f(x)` for a one-argument function call, else the value."""
+    if isinstance(value, dict) and "operator" in value and value["operator"].get("type") == "property_accessor":
+        operands = value["operator"]["operands"]
+        return f"{_dotted(operands['operand_1'])}.{_dotted(operands['operand_2'])}"
+    if isinstance(value, dict) and "function" in value:
+        (argument,) = value["function"]["parameters"].values()
+        return f"{value['function']['type']}({_dotted(argument)})"
+    return value
+
+
+def _template(tree: Tree, rel: str) -> dict[str, Any]:
+    template: dict[str, Any] = tree.parsed[rel]["ok"]
+    return template
 
 
 def _app(tree: Tree) -> Resource:
@@ -91,8 +111,62 @@ def test_hook_outputs_exist(trees: dict[str, Tree]) -> None:
 
 
 def test_parameters_file_names_only_declared_parameters(trees: dict[str, Tree]) -> None:
-    import json
-
     declared = set(trees["original"].parsed["main.bicep"]["ok"]["parameters"])
     given = set(json.loads(Path(INFRA / "main.parameters.json").read_text())["parameters"])
     assert given <= declared
+
+
+# Each new setting: what the app setting is set from (module parameter), what main.bicep passes for it.
+WIRING = {
+    settings.LOCK_CONTAINER: ("lockContainerName", "storage.outputs.lockContainerName"),
+    settings.OUTCOME_TOPIC_ENDPOINT: ("outcomeTopicEndpoint", "outcomeTopic.outputs.endpoint"),
+    settings.SWEEP_SCHEDULE: ("sweepSchedule", "rotationSweepSchedule"),
+    settings.STUCK_AFTER_MINUTES: ("string(stuckAfterMinutes)", "rotationStuckAfterMinutes"),
+    settings.RETRY_BUDGET_SECONDS: ("string(retryBudgetSeconds)", "rotationRetryBudgetSeconds"),
+}
+
+
+def test_new_settings_are_wired_from_main(trees: dict[str, Tree]) -> None:
+    values = {name: _dotted(value) for name, value in _settings(trees["original"]).items()}
+    passed = trees["original"].parsed["main.bicep"]["ok"]["modules"]["functionApp"]["config"]["params"]
+    for name, (setting_value, main_value) in WIRING.items():
+        assert values[name] == setting_value, name
+        module_param = setting_value.removeprefix("string(").removesuffix(")")
+        assert _dotted(passed[module_param]) == main_value, name
+    topic = _template(trees["original"], "modules/outcome-topic.bicep")
+    assert _dotted(topic["outputs"]["endpoint"]["value"]) == "outcomeTopic.properties.endpoint"
+    storage = _template(trees["original"], "modules/storage.bicep")
+    assert _dotted(storage["outputs"]["lockContainerName"]["value"]) == "lockContainer.name"
+
+
+def test_parameter_defaults_match_code_defaults(trees: dict[str, Tree]) -> None:
+    parameters = trees["original"].parsed["main.bicep"]["ok"]["parameters"]
+    assert parameters["rotationSweepSchedule"]["default"] == settings.DEFAULT_SWEEP_SCHEDULE
+    assert parameters["rotationStuckAfterMinutes"]["default"] == settings.DEFAULT_STUCK_AFTER_MINUTES
+    assert parameters["rotationRetryBudgetSeconds"]["default"] == settings.DEFAULT_RETRY_BUDGET_SECONDS
+    # azd maps ROTATION_SWEEP_SCHEDULE onto the parameter, with the same default.
+    given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert (
+        given["rotationSweepSchedule"]["value"] == "${ROTATION_SWEEP_SCHEDULE=" + settings.DEFAULT_SWEEP_SCHEDULE + "}"
+    )
+
+
+def test_storage_names_match_code_defaults(trees: dict[str, Tree]) -> None:
+    variables = trees["original"].parsed["modules/storage.bicep"]["ok"]["variables"]
+    assert variables["lockContainerName"]["value"] == settings.DEFAULT_LOCK_CONTAINER == rules.LOCK_CONTAINER
+    assert variables["deadLetterContainerName"]["value"] == replay.DEFAULT_DEAD_LETTER_CONTAINER
+    # The poison queue the replay tool drains is the one the host fills and the alert watches.
+    assert variables["poisonQueueName"]["value"] == "${rotationQueueName}-poison"
+    assert replay.poison_queue_name(settings.DEFAULT_QUEUE_NAME) == f"{settings.DEFAULT_QUEUE_NAME}-poison"
+
+
+def test_outcome_topic_matches_what_the_code_publishes(trees: dict[str, Tree]) -> None:
+    topic = _template(trees["original"], "modules/outcome-topic.bicep")
+    failed = eventgrid_outcomes.EVENT_TYPE_PREFIX + Status.FAILED.value
+    assert topic["variables"]["failedEventType"]["value"] == failed == rules.FAILED_OUTCOME_EVENT_TYPE
+    # The code sends azure.eventgrid.EventGridEvent objects: the topic must accept the Event Grid schema.
+    assert topic["resources"]["outcomeTopic"]["config"]["properties"]["inputSchema"] == "EventGridSchema"
+    # The alert filters on the subscription that matches failed outcomes only.
+    alerts = trees["original"].parsed["main.bicep"]["ok"]["modules"]["alerts"]["config"]["params"]
+    assert _dotted(alerts["failedOutcomeSubscriptionName"]) == "outcomeTopic.outputs.failedSubscriptionName"
+    assert _dotted(topic["outputs"]["failedSubscriptionName"]["value"]) == "failedSubscription.name"

@@ -3,21 +3,29 @@
 It indexes the app once (`app.get_functions()` may be called once per app instance), turns event JSON
 into `func.EventGridEvent` / `func.CloudEvent` with azure-functions' own input converter, and drains the
 Storage queue into `rotation_worker` as the queue extension would: base64 messages, the message
-deleted after success, left for redelivery after a failure.
+deleted after success, left for redelivery after a failure, and moved to `<queue>-poison` once it has
+failed `maxDequeueCount` times (read from host.json).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import azure.functions as func
+from azure.core.exceptions import ResourceExistsError
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.queue import QueueMessage
+
+MAX_DEQUEUE_COUNT: int = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())["extensions"][
+    "queues"
+]["maxDequeueCount"]
 
 
 @dataclass
@@ -45,25 +53,37 @@ class LocalFunctionsHost:
         message = QueueMessage(id=message_id, body=body.encode(), dequeue_count=dequeue_count)  # type: ignore[no-untyped-call]
         await handler(message)
 
-    async def drain_queue(self, connection_string: str, queue_name: str) -> list[Delivery]:
-        from azure.storage.queue import TextBase64DecodePolicy
+    async def drain_queue(
+        self, connection_string: str, queue_name: str, *, visibility_timeout: int = 30
+    ) -> list[Delivery]:
+        """One receive of up to 16 messages, each delivered to `rotation_worker`."""
+        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
         from azure.storage.queue.aio import QueueClient
 
         deliveries: list[Delivery] = []
-        async with QueueClient.from_connection_string(
-            connection_string, queue_name, message_decode_policy=TextBase64DecodePolicy()
-        ) as queue:
-            async for message in queue.receive_messages(visibility_timeout=30, max_messages=16):
+        async with (
+            QueueClient.from_connection_string(
+                connection_string, queue_name, message_decode_policy=TextBase64DecodePolicy()
+            ) as queue,
+            QueueClient.from_connection_string(
+                connection_string, f"{queue_name}-poison", message_encode_policy=TextBase64EncodePolicy()
+            ) as poison,
+        ):
+            async for message in queue.receive_messages(visibility_timeout=visibility_timeout, max_messages=16):
                 error: BaseException | None = None
+                attempt = message.dequeue_count or 1
                 try:
-                    await self.deliver_queue_message(
-                        message.content, message_id=message.id, dequeue_count=message.dequeue_count or 1
-                    )
+                    await self.deliver_queue_message(message.content, message_id=message.id, dequeue_count=attempt)
                 except Exception as exc:
                     error = exc
+                    if attempt >= MAX_DEQUEUE_COUNT:
+                        with contextlib.suppress(ResourceExistsError):
+                            await poison.create_queue()
+                        await poison.send_message(message.content)
+                        await queue.delete_message(message)
                 else:
                     await queue.delete_message(message)
-                deliveries.append(Delivery(message.id, message.dequeue_count or 1, error))
+                deliveries.append(Delivery(message.id, attempt, error))
         return deliveries
 
 

@@ -19,26 +19,38 @@ class Postgres:
     admin_dsn: str
     host: str
     port: int
-    passwords: list[str] = field(default_factory=list)
+    passwords: list[str] = field(default_factory=list, repr=False)
 
     @property
     def address(self) -> str:
         return f"postgresql://{self.host}:{self.port}/{PG_DATABASE}"
 
     def new_password(self) -> str:
+        from tests.support.hygiene import HYGIENE
+
         password = uuid.uuid4().hex + "Aa!"
         self.passwords.append(password)
+        HYGIENE.track(password)
         return password
 
-    async def create_role(self, prefix: str, *, createrole: bool = False) -> tuple[str, str]:
+    async def create_role(
+        self, prefix: str, *, createrole: bool = False, with_password: bool = True
+    ) -> tuple[str, str]:
+        """A new login role; without a password it cannot log in until a rotation gives it one."""
         role = f"{prefix}_{uuid.uuid4().hex[:10]}"
-        password = self.new_password()
+        password = self.new_password() if with_password else ""
         options = sql.SQL("LOGIN CREATEROLE" if createrole else "LOGIN")
+        secret = sql.SQL("PASSWORD {}").format(sql.Literal(password)) if with_password else sql.SQL("")
         async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
-            await conn.execute(
-                sql.SQL("CREATE ROLE {} {} PASSWORD {}").format(sql.Identifier(role), options, sql.Literal(password))
-            )
+            await conn.execute(sql.SQL("CREATE ROLE {} {} {}").format(sql.Identifier(role), options, secret))
         return role, password
+
+    async def has_password(self, role: str) -> bool:
+        """Whether the provider would accept some password for `role` at all."""
+        async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
+            cursor = await conn.execute("SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = %s", (role,))
+            row = await cursor.fetchone()
+        return bool(row and row[0])
 
     async def logs_in(self, role: str, password: str) -> bool:
         try:
@@ -78,3 +90,38 @@ async def time_shift(env: dict[str, str], *, days: int) -> None:
         ) as response,
     ):
         response.raise_for_status()
+
+
+async def break_lock(env: dict[str, str], vault_url: str, secret_name: str) -> None:
+    """Ends a dead worker's lease at once instead of waiting out its 60 seconds."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.storage.blob.aio import BlobClient, BlobLeaseClient
+
+    from secret_rotation.blob_lock import lock_blob_name
+    from secret_rotation.settings import DEFAULT_LOCK_CONTAINER
+
+    blob = BlobClient.from_connection_string(
+        env["AzureWebJobsStorage"], DEFAULT_LOCK_CONTAINER, lock_blob_name(vault_url, secret_name)
+    )
+    async with blob:
+        try:
+            await BlobLeaseClient(blob).break_lease(lease_break_period=0)
+        except HttpResponseError as exc:
+            if exc.status_code not in (404, 409):  # no blob, or no lease to break
+                raise
+
+
+async def readable_values(vault: Any, name: str) -> list[tuple[str, str, dict[str, str]]]:
+    """(version, value, tags) of every enabled version of a secret, newest last; [] if it does not exist."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    found = []
+    try:
+        versions = [p async for p in vault.list_properties_of_secret_versions(name)]
+    except ResourceNotFoundError:
+        return []
+    for props in sorted(versions, key=lambda p: p.created_on):
+        if props.enabled:
+            secret = await vault.get_secret(name, props.version)
+            found.append((props.version, secret.value or "", dict(props.tags or {})))
+    return found

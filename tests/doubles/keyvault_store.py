@@ -1,0 +1,177 @@
+"""In-memory storage of the Key Vault double: one independent vault per request authority.
+
+The HTTP layer (`tests.doubles.keyvault`) resolves each request to a vault by the authority the client
+sent (`host:port`), so `https://127.0.0.1:8443` and `https://localhost:8443` behave like two vaults even
+though one process serves both. This module holds the data model, Key Vault's error shape and the
+rules for applying set/update bodies; it knows nothing of aiohttp routing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+OPERATIONS = ("set", "get", "update", "list", "list_versions", "delete")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class KvError(Exception):
+    """An error Key Vault would report as {"error": {"code", "message"}}."""
+
+    def __init__(self, status: int, code: str, message: str, inner: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.inner = status, code, message, inner
+
+    def response(self, headers: dict[str, str] | None = None) -> web.Response:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.inner:
+            error["innererror"] = {"code": self.inner}
+        return web.json_response({"error": error}, status=self.status, headers=headers)
+
+
+def not_found(name: str, version: str = "") -> KvError:
+    ident = f"{name}/{version}" if version else name
+    return KvError(404, "SecretNotFound", f"A secret with (name/id) {ident} was not found in this key vault.")
+
+
+def bad(message: str) -> KvError:
+    return KvError(400, "BadParameter", message)
+
+
+@dataclass
+class Version:
+    """One immutable value plus its mutable attributes, as Key Vault stores a secret version."""
+
+    version: str
+    value: str
+    created: int
+    updated: int
+    enabled: bool = True
+    nbf: int | None = None
+    exp: int | None = None
+    content_type: str | None = None
+    tags: dict[str, str] | None = None
+
+    def shift(self, seconds: int) -> None:
+        """Move every timestamp `seconds` into the past."""
+        self.created, self.updated = self.created - seconds, self.updated - seconds
+        self.nbf = None if self.nbf is None else self.nbf - seconds
+        self.exp = None if self.exp is None else self.exp - seconds
+
+
+@dataclass
+class Secret:
+    name: str  # case as first created; lookups are case-insensitive like Key Vault's
+    versions: list[Version] = field(default_factory=list)  # creation order, so [-1] is "latest"
+
+
+@dataclass
+class VaultStore:
+    """The secrets and request counters of one vault."""
+
+    authority: str
+    secrets: dict[str, Secret] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def normalize_authority(raw: str, scheme: str = "https") -> str:
+    """`host:port` in lower case; a vault URL is accepted too, and a missing port means the scheme's default."""
+    text = raw.strip()
+    if "://" in text:
+        parts = urlsplit(text)
+        scheme, text = parts.scheme or scheme, parts.netloc
+    text = text.rstrip("/").lower()
+    host, sep, port = text.rpartition(":")
+    # "[::1]" has colons but no port; only a trailing ":digits" outside brackets is a port.
+    if sep and port.isdigit() and not host.endswith(":"):
+        return text
+    return f"{text}:{DEFAULT_PORTS.get(scheme, 443)}"
+
+
+@dataclass
+class Vaults:
+    """Every vault the double serves, created on first use of an authority."""
+
+    key: bytes
+    tenant_id: str
+    stores: dict[str, VaultStore] = field(default_factory=dict)
+
+    def for_authority(self, authority: str, scheme: str = "https") -> VaultStore:
+        normalized = normalize_authority(authority, scheme)
+        return self.stores.setdefault(normalized, VaultStore(normalized))
+
+    def select(self, vault: str | None) -> list[VaultStore]:
+        """One vault when `vault` names it (an unknown one is created empty), else all of them."""
+        if vault is None:
+            return list(self.stores.values())
+        return [self.for_authority(vault)]
+
+
+def attributes(v: Version) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"enabled": v.enabled}
+    if v.nbf is not None:
+        attrs["nbf"] = v.nbf
+    if v.exp is not None:
+        attrs["exp"] = v.exp
+    attrs.update(created=v.created, updated=v.updated)
+    attrs.update(recoveryLevel="Recoverable+Purgeable", recoverableDays=90)
+    return attrs
+
+
+def item(ident: str, v: Version, value: str | None = None) -> dict[str, Any]:
+    """A SecretBundle (with value) or SecretItem (without) as Key Vault serializes it."""
+    body: dict[str, Any] = {} if value is None else {"value": value}
+    body["id"] = ident
+    if v.content_type is not None:
+        body["contentType"] = v.content_type
+    if v.tags is not None:
+        body["tags"] = v.tags
+    body["attributes"] = attributes(v)
+    return body
+
+
+def apply_common(v: Version, body: dict[str, Any]) -> None:
+    """Validate and apply contentType/tags/attributes shared by set and update."""
+    if "contentType" in body:
+        if body["contentType"] is not None and not isinstance(body["contentType"], str):
+            raise bad("contentType must be a string.")
+        v.content_type = body["contentType"]
+    if "tags" in body and body["tags"] is not None:
+        tags = body["tags"]
+        if (
+            not isinstance(tags, dict)
+            or len(tags) > 15
+            or not all(isinstance(k, str) and isinstance(val, str) for k, val in tags.items())
+        ):
+            raise bad("tags must be an object of at most 15 string values.")
+        v.tags = dict(tags)
+    attrs = body.get("attributes") or {}
+    if not isinstance(attrs, dict):
+        raise bad("attributes must be an object.")
+    if attrs.get("enabled") is not None:
+        if not isinstance(attrs["enabled"], bool):
+            raise bad("attributes.enabled must be a boolean.")
+        v.enabled = attrs["enabled"]
+    for key in ("nbf", "exp"):
+        if attrs.get(key) is not None:
+            if not isinstance(attrs[key], int) or isinstance(attrs[key], bool):
+                raise bad(f"attributes.{key} must be an integer (epoch seconds).")
+            setattr(v, key, attrs[key])
+
+
+def count_summary(stores: list[VaultStore]) -> dict[str, int]:
+    """Per-operation request counts summed over `stores`, plus unauthorized and total."""
+    total: Counter[str] = Counter()
+    for store in stores:
+        total.update(store.counts)
+    body = {op: total[op] for op in OPERATIONS}
+    return dict(body, unauthorized=total["unauthorized"], total=sum(body.values()))
+
+
+def now() -> int:
+    return int(time.time())
