@@ -5,9 +5,11 @@ Unit tests never request them."""
 from __future__ import annotations
 
 import os
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import pytest
 from azure.identity.aio import ManagedIdentityCredential
 from azure.keyvault.secrets.aio import SecretClient
@@ -16,6 +18,7 @@ import function_app
 from secret_rotation.composition import Service, build_service
 from secret_rotation.settings import Settings
 from tests.doubles.stack_env import load_stack_env
+from tests.support.faults import Faults
 from tests.support.figures import record_figure
 from tests.support.host import LocalFunctionsHost, app_host
 from tests.support.hygiene import HYGIENE
@@ -69,6 +72,31 @@ async def vault(stack_environ: dict[str, str]) -> AsyncIterator[SecretClient]:
 @pytest.fixture(scope="session")
 def postgres(stack_env: dict[str, str]) -> Postgres:
     return Postgres(stack_env["PG_ADMIN_DSN"], stack_env["PGHOST"], int(stack_env["PGPORT"]))
+
+
+@pytest.fixture
+async def http(stack_env: dict[str, str]) -> AsyncIterator[aiohttp.ClientSession]:
+    context = ssl.create_default_context(cafile=stack_env["KEYVAULT_CA_BUNDLE"])
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
+        yield session
+
+
+@pytest.fixture
+async def kv_faults(http: aiohttp.ClientSession, stack_env: dict[str, str]) -> AsyncIterator[Faults]:
+    faults = Faults(http, stack_env["FAULTS_KEYVAULT_CONTROL"])
+    await faults.clear()
+    await faults.reset_stats()
+    yield faults
+    await faults.clear()
+
+
+@pytest.fixture
+async def identity_faults(http: aiohttp.ClientSession, stack_env: dict[str, str]) -> AsyncIterator[Faults]:
+    faults = Faults(http, stack_env["FAULTS_IDENTITY_CONTROL"])
+    await faults.clear()
+    await faults.reset_stats()
+    yield faults
+    await faults.clear()
 
 
 @pytest.fixture

@@ -52,13 +52,20 @@ def checkov_weakened(tmp_path_factory: pytest.TempPathFactory) -> CheckovRun:
     storage.write_text(storage.read_text().replace("supportsHttpsTrafficOnly: true", "supportsHttpsTrafficOnly: false"))
     vault = root / "modules" / "keyvault.bicep"
     vault.write_text(vault.read_text().replace("enablePurgeProtection: true", "enablePurgeProtection: false"))
+    topic = root / "modules" / "outcome-topic.bicep"
+    topic.write_text(
+        topic.read_text()
+        .replace("disableLocalAuth: true", "disableLocalAuth: false")
+        .replace("publicNetworkAccess: 'Disabled'", "publicNetworkAccess: 'Enabled'")
+    )
     (root / "broken.bicep").write_text("resource broken 'Microsoft.KeyVault/vaults@2023-07-01' = {{{\n")
     return run_checkov(root)
 
 
 def test_checkov_assertions_bite_on_a_weakened_copy(checkov_weakened: CheckovRun) -> None:
     failed = set(checkov_weakened.ids("failed_checks"))
-    assert {"CKV_AZURE_3", "CKV_AZURE_110"} <= failed
+    # Storage HTTPS only, vault purge protection, outcome topic local auth and public network access.
+    assert {"CKV_AZURE_3", "CKV_AZURE_110", "CKV_AZURE_192", "CKV_AZURE_193"} <= failed
     assert checkov_weakened.summary["parsing_errors"] == 1
     assert [Path(p).name for p in checkov_weakened.report["results"]["parsing_errors"]] == ["broken.bicep"]
 

@@ -12,7 +12,6 @@ Secret values never appear in output: comparisons go through `_assert_same_value
 from __future__ import annotations
 
 import datetime as dt
-import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -30,6 +29,8 @@ from azure.core.exceptions import (
 )
 from azure.identity.aio import ManagedIdentityCredential
 from azure.keyvault.secrets.aio import SecretClient
+
+from tests.support.faults import Faults
 
 pytestmark = pytest.mark.integration
 
@@ -66,56 +67,6 @@ def identity_env(stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("IDENTITY_ENDPOINT", stack_env["IDENTITY_ENDPOINT"])
     monkeypatch.setenv("IDENTITY_HEADER", stack_env["IDENTITY_HEADER"])
     return stack_env
-
-
-@pytest.fixture
-async def http(stack_env: dict[str, str]) -> AsyncIterator[aiohttp.ClientSession]:
-    context = ssl.create_default_context(cafile=stack_env["KEYVAULT_CA_BUNDLE"])
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
-        yield session
-
-
-class Faults:
-    """The control API of one proxy."""
-
-    def __init__(self, http: aiohttp.ClientSession, control: str) -> None:
-        self.http, self.control = http, control
-
-    async def _call(self, method: str, path: str = "", body: Any = None, expect: int = 200) -> Any:
-        async with self.http.request(method, self.control + path, json=body) as response:
-            assert response.status == expect, await response.text()
-            return await response.json()
-
-    async def schedule(self, *rules: dict[str, Any]) -> Any:
-        return await self._call("PUT", body={"rules": list(rules)})
-
-    async def clear(self) -> None:
-        await self._call("DELETE")
-
-    async def stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = await self._call("GET", "/stats")
-        return stats
-
-    async def reset_stats(self) -> None:
-        await self._call("POST", "/stats/reset")
-
-
-@pytest.fixture
-async def kv_faults(http: aiohttp.ClientSession, stack_env: dict[str, str]) -> AsyncIterator[Faults]:
-    faults = Faults(http, stack_env["FAULTS_KEYVAULT_CONTROL"])
-    await faults.clear()
-    await faults.reset_stats()
-    yield faults
-    await faults.clear()
-
-
-@pytest.fixture
-async def identity_faults(http: aiohttp.ClientSession, stack_env: dict[str, str]) -> AsyncIterator[Faults]:
-    faults = Faults(http, stack_env["FAULTS_IDENTITY_CONTROL"])
-    await faults.clear()
-    await faults.reset_stats()
-    yield faults
-    await faults.clear()
 
 
 def _client(stack: dict[str, str], url: str, credential: Any) -> SecretClient:

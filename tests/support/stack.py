@@ -76,8 +76,9 @@ def outcomes(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [r.outcome for r in caplog.records if hasattr(r, "outcome")]
 
 
-async def time_shift(env: dict[str, str], *, days: int) -> None:
-    """Moves every timestamp in the Key Vault double `days` into the past (its management API)."""
+async def time_shift(env: dict[str, str], *, days: int = 0, seconds: int = 0, vault: str | None = None) -> None:
+    """Moves timestamps in the Key Vault double into the past (its management API): those of one vault,
+    or of every vault when `vault` is None."""
     import ssl
 
     import aiohttp
@@ -86,7 +87,9 @@ async def time_shift(env: dict[str, str], *, days: int) -> None:
     async with (
         aiohttp.ClientSession() as session,
         session.post(
-            f"{env['KEYVAULT_MANAGEMENT_URL']}/time-shift", params={"seconds": str(days * 86400)}, ssl=context
+            f"{env['KEYVAULT_MANAGEMENT_URL']}/time-shift",
+            params={"seconds": str(days * 86400 + seconds), **({"vault": vault} if vault else {})},
+            ssl=context,
         ) as response,
     ):
         response.raise_for_status()

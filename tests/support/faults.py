@@ -1,0 +1,32 @@
+"""The control API of the fault-injecting proxies in the local stack (tests/doubles/faults.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+
+class Faults:
+    """The control API of one proxy."""
+
+    def __init__(self, http: aiohttp.ClientSession, control: str) -> None:
+        self.http, self.control = http, control
+
+    async def _call(self, method: str, path: str = "", body: Any = None, expect: int = 200) -> Any:
+        async with self.http.request(method, self.control + path, json=body) as response:
+            assert response.status == expect, await response.text()
+            return await response.json()
+
+    async def schedule(self, *rules: dict[str, Any]) -> Any:
+        return await self._call("PUT", body={"rules": list(rules)})
+
+    async def clear(self) -> None:
+        await self._call("DELETE")
+
+    async def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = await self._call("GET", "/stats")
+        return stats
+
+    async def reset_stats(self) -> None:
+        await self._call("POST", "/stats/reset")
