@@ -86,6 +86,20 @@ param hostStorageSku string = 'Standard_ZRS'
 @description('Log Analytics retention (audit events, traces).')
 param logRetentionInDays int = 90
 
+@minLength(11)
+@description('ROTATION_SWEEP_SCHEDULE: NCRONTAB schedule (six fields, UTC) of the sweep that enqueues due secrets the events missed. Default: every six hours.')
+param rotationSweepSchedule string = '0 0 */6 * * *'
+
+@minValue(1)
+@maxValue(1440)
+@description('ROTATION_STUCK_AFTER_MINUTES: minutes after which the sweep treats a half-done rotation as stuck and re-queues it.')
+param rotationStuckAfterMinutes int = 60
+
+@minValue(1)
+@maxValue(540)
+@description('ROTATION_RETRY_BUDGET_SECONDS: seconds one step may spend retrying transient errors (well under the 10-minute function timeout of host.json).')
+param rotationRetryBudgetSeconds int = 60
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -202,6 +216,25 @@ module keyVaultEndpoint 'modules/private-endpoint.bicep' = {
   ]
 }
 
+// Outcome events (SecretRotated, SecretRotationFailed): Entra-only custom topic, private endpoint only.
+module outcomeTopic 'modules/outcome-topic.bicep' = {
+  name: 'outcome-topic'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'evgt-outcomes-${resourceToken}'
+    publisherPrincipalId: identity.outputs.principalId
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
+    eventGridDnsZoneId: network.outputs.eventGridDnsZoneId
+    storageAccountName: storage.outputs.name
+    failedEventsQueueName: storage.outputs.failedEventsQueueName
+    maxDeliveryAttempts: maxDeliveryAttempts
+    eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+  }
+}
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   scope: rg
@@ -225,6 +258,11 @@ module functionApp 'modules/functionapp.bicep' = {
     allowedVaults: vaultUri
     allowedScopes: join(allowedScopes, ',')
     rotationQueueName: rotationQueueName
+    lockContainerName: storage.outputs.lockContainerName
+    outcomeTopicEndpoint: outcomeTopic.outputs.endpoint
+    sweepSchedule: rotationSweepSchedule
+    stuckAfterMinutes: rotationStuckAfterMinutes
+    retryBudgetSeconds: rotationRetryBudgetSeconds
   }
 }
 
@@ -261,6 +299,8 @@ module alerts 'modules/alerts.bicep' = {
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
     systemTopicId: eventGrid.outputs.systemTopicId
     poisonQueueName: storage.outputs.poisonQueueName
+    outcomeTopicId: outcomeTopic.outputs.id
+    failedOutcomeSubscriptionName: outcomeTopic.outputs.failedSubscriptionName
   }
 }
 
@@ -325,6 +365,10 @@ output FUNCTION_APP_NAME string = functionApp.outputs.name
 output EVENTGRID_SYSTEM_TOPIC_NAME string = eventGrid.outputs.systemTopicName
 output HOST_STORAGE_ACCOUNT_ID string = storage.outputs.id
 output DEAD_LETTER_CONTAINER_NAME string = storage.outputs.deadLetterContainerName
+output LOCK_CONTAINER_NAME string = storage.outputs.lockContainerName
+output FAILED_EVENTS_QUEUE_NAME string = storage.outputs.failedEventsQueueName
+output OUTCOME_TOPIC_NAME string = outcomeTopic.outputs.name
+output OUTCOME_TOPIC_ENDPOINT string = outcomeTopic.outputs.endpoint
 output KEYVAULT_NAME string = vaultName
 output KEYVAULT_URI string = vaultUri
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId

@@ -39,6 +39,7 @@ ALLOWED_BUILTIN_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("Microsoft.Storage/storageAccounts/blobServices/containers",),
     ),
     "3913510d-42f4-4e42-8a64-420c390055eb": ("Monitoring Metrics Publisher", ("Microsoft.Insights/components",)),
+    "d5a91429-5739-47e2-a06b-3470a27159e7": ("EventGrid Data Sender", ("Microsoft.EventGrid/topics",)),
 }
 
 #: Broad roles that must never appear anywhere in the templates (same reference).
@@ -60,6 +61,24 @@ CUSTOM_ROLE_SCOPES = ("Microsoft.Sql/servers",)
 #: service trigger itself, since it writes new versions.
 ROTATION_EVENT_TYPES = frozenset({"Microsoft.KeyVault.SecretNearExpiry", "Microsoft.KeyVault.SecretExpired"})
 
+#: The one outcome event type the outcome topic's subscription (and so its alert) may match
+#: (secret_rotation/eventgrid_outcomes.py: EVENT_TYPE_PREFIX + Status.FAILED; tests/infra compares them).
+FAILED_OUTCOME_EVENT_TYPE = "SecretRotation.SecretRotationFailed"
+#: Log categories the outcome topic must send to Log Analytics (publish audit, publish and delivery failures).
+TOPIC_LOG_CATEGORIES = frozenset({"DataPlaneRequests", "PublishFailures", "DeliveryFailures"})
+EVENT_GRID_DATA_SENDER = "d5a91429-5739-47e2-a06b-3470a27159e7"
+
+#: Container of the per-secret lock blobs (secret_rotation/settings.py DEFAULT_LOCK_CONTAINER).
+LOCK_CONTAINER = "rotation-locks"
+#: Blob data roles that can create blobs and take leases on them (built-in roles reference).
+BLOB_WRITE_ROLES = frozenset({"b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"})
+
+#: How main.bicep refers to the app identity's principal ID (modules/identity.bicep).
+APP_IDENTITY_PRINCIPAL = "identity.outputs.principalId"
+
+CUSTOM_TOPIC = "Microsoft.EventGrid/topics"
+SYSTEM_TOPIC = "Microsoft.EventGrid/systemTopics"
+CONTAINER = "Microsoft.Storage/storageAccounts/blobServices/containers"
 ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
 PROVIDERS_ROLE_ASSIGNMENT = "/providers/roleAssignments"
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
@@ -221,19 +240,24 @@ def check_key_vault(parsed: Parsed) -> list[Finding]:
     return findings
 
 
-def check_vault_diagnostics(parsed: Parsed) -> list[Finding]:
-    all_resources = resources(parsed)
-    by_symbol = {(r.file, r.symbol): r for r in all_resources}
+def _logged_categories(all_resources: list[Resource], target: Resource) -> set[str]:
+    """Log categories that diagnostic settings on `target` (same file) send to a Log Analytics workspace."""
+    categories: set[str] = set()
     for res in all_resources:
-        if res.type != "Microsoft.Insights/diagnosticSettings":
+        if res.type != "Microsoft.Insights/diagnosticSettings" or res.file != target.file:
             continue
-        target = by_symbol.get((res.file, str(res.body.get("scope"))))
-        if target is None or target.type != "Microsoft.KeyVault/vaults":
+        if res.body.get("scope") != target.symbol:
             continue
         props = res.body.get("properties") or {}
-        logs = props.get("logs") or []
-        audit = any(log.get("category") == "AuditEvent" and log.get("enabled") is True for log in logs)
-        if audit and props.get("workspaceId"):
+        if props.get("workspaceId"):
+            categories |= {str(log.get("category")) for log in props.get("logs") or [] if log.get("enabled") is True}
+    return categories
+
+
+def check_vault_diagnostics(parsed: Parsed) -> list[Finding]:
+    all_resources = resources(parsed)
+    for target in all_resources:
+        if target.type == "Microsoft.KeyVault/vaults" and "AuditEvent" in _logged_categories(all_resources, target):
             return []
     return [Finding("KV-DIAGNOSTICS", "-", "no diagnostic setting sends the vault's AuditEvent to Log Analytics")]
 
@@ -283,7 +307,7 @@ def check_event_grid(parsed: Parsed) -> list[Finding]:
     findings = []
     destinations: set[str] = set()
     for res in resources(parsed):
-        topic = res.type == "Microsoft.EventGrid/systemTopics" and not res.existing
+        topic = res.type in (SYSTEM_TOPIC, CUSTOM_TOPIC) and not res.existing
         if topic and _get(res.body, "identity", "type") != "SystemAssigned":
             findings.append(Finding("EG-IDENTITY", res.file, f"{res.symbol}: the topic needs its managed identity"))
         if res.type == "Microsoft.EventGrid/systemTopics/eventSubscriptions":
@@ -293,6 +317,200 @@ def check_event_grid(parsed: Parsed) -> list[Finding]:
     for mode, endpoint in (("private", "StorageQueue"), ("public", "AzureFunction")):
         if endpoint not in destinations:
             findings.append(Finding("EG-MODES", "-", f"no {endpoint} subscription for the {mode} delivery mode"))
+    return findings
+
+
+# --- outcome topic ---------------------------------------------------------------------------------
+
+
+def _role_guid(parsed: Parsed, res: Resource) -> str | None:
+    """The built-in role GUID an assignment grants, lower-cased, when it names one literally or by variable."""
+    role = _resolve(parsed, res.file, _role_id_argument(_get(res.body, "properties", "roleDefinitionId")))
+    return role.lower() if isinstance(role, str) and _GUID.fullmatch(role) else None
+
+
+def _assignments(all_resources: list[Resource]) -> list[Resource]:
+    return [
+        r
+        for r in all_resources
+        if (r.type == ROLE_ASSIGNMENT or r.type.endswith(PROVIDERS_ROLE_ASSIGNMENT)) and not r.existing
+    ]
+
+
+def _dotted(value: Json) -> Json:
+    """`a.b.c` for a Bicep property access such as `identity.outputs.principalId`, else the value."""
+    operands = _get(value, "operator", "operands")
+    if _get(value, "operator", "type") == "property_accessor" and isinstance(operands, dict):
+        return f"{_dotted(operands.get('operand_1'))}.{_dotted(operands.get('operand_2'))}"
+    return value
+
+
+def _is_app_identity(parsed: Parsed, rel: str, principal: Json) -> bool:
+    """The principal is a parameter of `rel` that every caller sets to the app identity's principal ID."""
+    params = set((parsed[rel].get("ok") or {}).get("parameters") or {})
+    if not isinstance(principal, str) or principal not in params:
+        return False
+    passed = _module_param_values(parsed, rel, principal)
+    return bool(passed) and all(_dotted(value) == APP_IDENTITY_PRINCIPAL for value in passed)
+
+
+def _has_private_endpoint(parsed: Parsed, target: Resource, group_id: str) -> bool:
+    template = parsed[target.file].get("ok") or {}
+    for module in (template.get("modules") or {}).values():
+        params = _get(_body(module), "params") or {}
+        pointed = _get(params, "targetResourceId", "operator", "operands")
+        if (
+            params.get("groupId") == group_id
+            and isinstance(pointed, dict)
+            and pointed.get("operand_1") == target.symbol
+            and pointed.get("operand_2") == "id"
+        ):
+            return True
+    return False
+
+
+def _check_topic_roles(parsed: Parsed, topic: Resource, assignments: list[Resource]) -> list[Finding]:
+    """On the topic: EventGrid Data Sender for a principal passed in (the app identity), nothing else."""
+    findings = []
+    on_topic = [a for a in assignments if a.file == topic.file and a.body.get("scope") == topic.symbol]
+    senders = [a for a in on_topic if _role_guid(parsed, a) == EVENT_GRID_DATA_SENDER]
+    if not any(_is_app_identity(parsed, a.file, _get(a.body, "properties", "principalId")) for a in senders):
+        findings.append(
+            Finding("EG-TOPIC-ROLE", topic.file, f"{topic.symbol}: the app identity needs EventGrid Data Sender here")
+        )
+    for other in on_topic:
+        if other not in senders:
+            findings.append(
+                Finding("EG-TOPIC-ROLE", other.file, f"{other.symbol}: only EventGrid Data Sender on {topic.symbol}")
+            )
+    return findings
+
+
+def _check_outcome_subscription(parsed: Parsed, res: Resource) -> list[Finding]:
+    findings = []
+
+    def fail(rule: str, message: str) -> None:
+        findings.append(Finding(rule, res.file, f"{res.symbol}: {message}"))
+
+    props = res.body.get("properties") or {}
+    types = [_resolve(parsed, res.file, t) for t in _get(props, "filter", "includedEventTypes") or []]
+    if types != [FAILED_OUTCOME_EVENT_TYPE] or _get(props, "filter", "advancedFilters"):
+        fail("EG-OUTCOME-FAILED", f"match exactly {FAILED_OUTCOME_EVENT_TYPE} (the alert counts its matches)")
+    retry = props.get("retryPolicy") or {}
+    if not retry.get("maxDeliveryAttempts") or not retry.get("eventTimeToLiveInMinutes"):
+        fail("EG-RETRY", "explicit retryPolicy required")
+    with_identity = props.get("deliveryWithResourceIdentity")
+    if with_identity is not None and _get(with_identity, "identity", "type") != "SystemAssigned":
+        fail("EG-IDENTITY", "deliver with the topic's identity")
+    if _get(props, "destination", "endpointType") == "StorageQueue":
+        fail("EG-IDENTITY", "queue delivery must use the topic identity")
+    return findings
+
+
+def _failed_outcome_alert(all_resources: list[Resource]) -> bool:
+    """A metric alert on a custom topic's matched events, filtered by event subscription."""
+    for res in all_resources:
+        if res.type != "Microsoft.Insights/metricAlerts":
+            continue
+        for criterion in _get(res.body, "properties", "criteria", "allOf") or []:
+            dimensions = {
+                str(d.get("name")) for d in criterion.get("dimensions") or [] if d.get("operator") == "Include"
+            }
+            if (
+                criterion.get("metricNamespace") == CUSTOM_TOPIC
+                and criterion.get("metricName") == "MatchedEventCount"
+                and "EventSubscriptionName" in dimensions
+            ):
+                return True
+    return False
+
+
+def _check_topic(parsed: Parsed, topic: Resource, all_resources: list[Resource]) -> list[Finding]:
+    findings = []
+
+    def fail(rule: str, message: str) -> None:
+        findings.append(Finding(rule, topic.file, f"{topic.symbol}: {message}"))
+
+    props = topic.body.get("properties") or {}
+    if props.get("disableLocalAuth") is not True:
+        fail("EG-TOPIC-AUTH", "disableLocalAuth must be true (Entra ID only, no keys or SAS)")
+    if props.get("publicNetworkAccess") != "Disabled" or props.get("inboundIpRules"):
+        fail("EG-TOPIC-NETWORK", "public network access Disabled, no inbound IP rules")
+    if not _has_private_endpoint(parsed, topic, "topic"):
+        fail("EG-TOPIC-NETWORK", "needs a private endpoint (groupId topic)")
+    if props.get("minimumTlsVersionAllowed") != "1.2":
+        fail("EG-TOPIC-TLS", "minimumTlsVersionAllowed must be 1.2")
+    missing = TOPIC_LOG_CATEGORIES - _logged_categories(all_resources, topic)
+    if missing:
+        fail("EG-TOPIC-DIAGNOSTICS", f"logs not sent to Log Analytics: {sorted(missing)}")
+    return findings + _check_topic_roles(parsed, topic, _assignments(all_resources))
+
+
+def check_outcome_topic(parsed: Parsed) -> list[Finding]:
+    findings = []
+    all_resources = resources(parsed)
+    assignments = _assignments(all_resources)
+    topics = [r for r in all_resources if r.type == CUSTOM_TOPIC and not r.existing]
+    if not topics:
+        findings.append(Finding("EG-TOPIC-AUTH", "-", "no outcome topic is declared"))
+    for topic in topics:
+        findings += _check_topic(parsed, topic, all_resources)
+    topic_symbols = {(t.file, t.symbol) for t in topics}
+    for assignment in assignments:
+        scope = assignment.body.get("scope")
+        if _role_guid(parsed, assignment) == EVENT_GRID_DATA_SENDER and (assignment.file, scope) not in topic_symbols:
+            findings.append(
+                Finding("EG-TOPIC-ROLE", assignment.file, f"{assignment.symbol}: Data Sender only on a declared topic")
+            )
+    subscriptions = [r for r in all_resources if r.type == f"{CUSTOM_TOPIC}/eventSubscriptions" and not r.existing]
+    if not subscriptions:
+        findings.append(Finding("EG-OUTCOME-FAILED", "-", f"no subscription matches {FAILED_OUTCOME_EVENT_TYPE}"))
+    for sub in subscriptions:
+        findings += _check_outcome_subscription(parsed, sub)
+    if not _failed_outcome_alert(all_resources):
+        findings.append(
+            Finding("EG-OUTCOME-FAILED", "-", "no alert on the outcome topic's MatchedEventCount per subscription")
+        )
+    return findings
+
+
+# --- host storage: lock blobs ----------------------------------------------------------------------
+
+
+def check_lock_container(parsed: Parsed) -> list[Finding]:
+    """The lock container exists and the app identity can create and lease blobs in it, granted on the
+    container or its storage account (never the resource group or subscription)."""
+    all_resources = resources(parsed)
+    by_symbol = {(r.file, r.symbol): r for r in all_resources}
+    containers = [
+        r
+        for r in all_resources
+        if r.type == CONTAINER and not r.existing and _resolve(parsed, r.file, r.body.get("name")) == LOCK_CONTAINER
+    ]
+    if not containers:
+        return [Finding("LOCK-BLOB-ROLE", "-", f"no container {LOCK_CONTAINER} is declared")]
+    findings = []
+    for container in containers:
+        service = by_symbol.get((container.file, str(container.body.get("parent"))))
+        account = by_symbol.get((container.file, str(service.body.get("parent")))) if service else None
+        scopes = {container.symbol} | ({account.symbol} if account else set())
+        granted = [
+            a
+            for a in _assignments(all_resources)
+            if a.file == container.file
+            and a.body.get("scope") in scopes
+            and _role_guid(parsed, a) in BLOB_WRITE_ROLES
+            and _is_app_identity(parsed, a.file, _get(a.body, "properties", "principalId"))
+        ]
+        if not granted:
+            findings.append(
+                Finding(
+                    "LOCK-BLOB-ROLE",
+                    container.file,
+                    f"{container.symbol}: the app identity needs Blob Data Owner or Contributor on the container "
+                    "or its account (not the resource group or subscription)",
+                )
+            )
     return findings
 
 
@@ -490,6 +708,8 @@ RULES: tuple[Callable[[Parsed], list[Finding]], ...] = (
     check_event_grid,
     check_custom_roles,
     check_telemetry,
+    check_outcome_topic,
+    check_lock_container,
 )
 
 

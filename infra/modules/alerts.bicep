@@ -1,5 +1,6 @@
-// Alerts that need a human: a failed rotation, dead-lettered events, poison-queue messages and
-// Key Vault access denied, all routed to one action group whose receivers are parameters.
+// Alerts that need a human: a failed rotation (from its log line and from its outcome event),
+// dead-lettered events, poison-queue messages and Key Vault access denied, all routed to one action
+// group whose receivers are parameters.
 param location string
 param tags object
 param resourceToken string
@@ -9,6 +10,9 @@ param applicationInsightsId string
 param logAnalyticsWorkspaceId string
 param systemTopicId string
 param poisonQueueName string
+param outcomeTopicId string
+@description('Event subscription of the outcome topic that matches SecretRotation.SecretRotationFailed only.')
+param failedOutcomeSubscriptionName string
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: 'ag-${resourceToken}'
@@ -165,6 +169,57 @@ resource deadLettered 'Microsoft.Insights/metricAlerts@2018-03-01' = {
           criterionType: 'StaticThresholdCriterion'
           metricNamespace: 'Microsoft.EventGrid/systemTopics'
           metricName: 'DeadLetteredCount'
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+    autoMitigate: false
+    actions: [
+      {
+        actionGroupId: actionGroup.id
+      }
+    ]
+  }
+}
+
+// The same failure seen from its outcome event: the outcome topic's `rotation-failed` subscription
+// matches SecretRotation.SecretRotationFailed only, so its matched-event count is the number of failed
+// rotations published. Topic metrics carry no event-type dimension, hence the filtered subscription.
+// Fires even when Application Insights ingestion lags or the trace was sampled away.
+resource rotationFailedEvent 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-rotation-failed-event-${resourceToken}'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'A SecretRotation.SecretRotationFailed outcome event was published; the secret keeps its old value and may expire.'
+    severity: 1
+    enabled: true
+    scopes: [
+      outcomeTopicId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          name: 'failed-outcome-events'
+          criterionType: 'StaticThresholdCriterion'
+          metricNamespace: 'Microsoft.EventGrid/topics'
+          metricName: 'MatchedEventCount'
+          dimensions: [
+            {
+              name: 'EventSubscriptionName'
+              operator: 'Include'
+              // The letter case Event Grid reports subscription names in is not documented: both.
+              values: [
+                failedOutcomeSubscriptionName
+                toUpper(failedOutcomeSubscriptionName)
+              ]
+            }
+          ]
           operator: 'GreaterThan'
           threshold: 0
           timeAggregation: 'Total'

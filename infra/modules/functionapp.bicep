@@ -23,6 +23,16 @@ param allowedVaults string
 @description('ROTATION_ALLOWED_SCOPES: comma-separated ARM scopes or provider URLs secret tags may point at.')
 param allowedScopes string
 param rotationQueueName string
+@description('ROTATION_LOCK_CONTAINER: container of the per-secret lock blobs in the host storage account.')
+param lockContainerName string
+@description('ROTATION_OUTCOME_TOPIC_ENDPOINT: endpoint of the outcome events topic.')
+param outcomeTopicEndpoint string
+@description('ROTATION_SWEEP_SCHEDULE: NCRONTAB schedule of the sweep_due_secrets timer.')
+param sweepSchedule string
+@description('ROTATION_STUCK_AFTER_MINUTES: age after which the sweep treats a half-done rotation as stuck.')
+param stuckAfterMinutes int
+@description('ROTATION_RETRY_BUDGET_SECONDS: time budget of the retries of one step.')
+param retryBudgetSeconds int
 
 // Built-in role definition ID, from Microsoft's Azure built-in roles reference: lets the identity send
 // telemetry to an Application Insights resource whose local (key) authentication is disabled.
@@ -174,6 +184,26 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'ROTATION_QUEUE_NAME'
           value: rotationQueueName
+        }
+        {
+          name: 'ROTATION_LOCK_CONTAINER'
+          value: lockContainerName
+        }
+        {
+          name: 'ROTATION_OUTCOME_TOPIC_ENDPOINT'
+          value: outcomeTopicEndpoint
+        }
+        {
+          name: 'ROTATION_SWEEP_SCHEDULE'
+          value: sweepSchedule
+        }
+        {
+          name: 'ROTATION_STUCK_AFTER_MINUTES'
+          value: string(stuckAfterMinutes)
+        }
+        {
+          name: 'ROTATION_RETRY_BUDGET_SECONDS'
+          value: string(retryBudgetSeconds)
         }
         {
           name: 'KEYVAULT_API_VERSION'

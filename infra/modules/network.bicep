@@ -1,5 +1,6 @@
 // Virtual network for Flex Consumption VNet integration and the private endpoints of the vault, the
-// host storage and (private delivery mode) the Function App, with the private DNS zones they resolve in.
+// host storage, the outcome topic and (private delivery mode) the Function App, with the private DNS
+// zones they resolve in.
 param location string
 param tags object
 param resourceToken string
@@ -13,6 +14,7 @@ var dnsZoneNames = [
   'privatelink.queue.${environment().suffixes.storage}'
   'privatelink.table.${environment().suffixes.storage}'
   'privatelink.azurewebsites.net'
+  'privatelink.eventgrid.azure.net'
 ]
 
 // Inbound reaches only the private endpoints from inside the VNet; everything else is denied.
@@ -107,3 +109,4 @@ output blobDnsZoneId string = dnsZones[1].id
 output queueDnsZoneId string = dnsZones[2].id
 output tableDnsZoneId string = dnsZones[3].id
 output sitesDnsZoneId string = dnsZones[4].id
+output eventGridDnsZoneId string = dnsZones[5].id

@@ -1,6 +1,7 @@
 // Host storage of the Function App: the rotation queue and its poison queue, the Flex Consumption
-// deployment container and the Event Grid dead-letter container. Identity-only: shared keys are
-// disabled, so no connection string exists to leak.
+// deployment container, the Event Grid dead-letter container, the per-secret lock container and the
+// queue of failed-rotation outcome events. Identity-only: shared keys are disabled, so no connection
+// string exists to leak.
 param location string
 param tags object
 param name string
@@ -15,7 +16,12 @@ param queueDnsZoneId string
 param tableDnsZoneId string
 
 var deploymentContainerName = 'deployment-package'
+// secret_rotation/replay.py reads dead letters from this container by default (tests/infra compares them).
 var deadLetterContainerName = 'eventgrid-deadletter'
+// ROTATION_LOCK_CONTAINER: one blob per secret, leased while it rotates (secret_rotation/blob_lock.py).
+var lockContainerName = 'rotation-locks'
+// Failed-rotation outcome events, delivered by the outcome topic's subscription (outcome-topic.bicep).
+var failedEventsQueueName = 'rotation-failed-events'
 // The Functions host moves a message here after 5 failed dequeues (name fixed by the host).
 var poisonQueueName = '${rotationQueueName}-poison'
 
@@ -112,6 +118,17 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// Lock blobs hold no data (empty blobs whose leases are the locks); the app identity creates and leases
+// them with Storage Blob Data Owner on the account (blobDataOwner below), which the Functions host
+// itself requires on its storage account, so no narrower assignment would take anything away.
+resource lockContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: lockContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
   parent: hostStorage
   name: 'default'
@@ -125,6 +142,11 @@ resource rotationQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2
 resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queueService
   name: poisonQueueName
+}
+
+resource failedEventsQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: failedEventsQueueName
 }
 
 // Storage logs for queue and blob access, so reads and writes of rotation messages are auditable.
@@ -172,7 +194,9 @@ resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-previ
   }
 }
 
-// Host storage data roles for the app identity, on the host account only.
+// Host storage data roles for the app identity, on the host account only. Blob Data Owner is what the
+// Functions host needs for identity-based AzureWebJobsStorage (its own leases and containers); it also
+// covers the lock blobs (create, lease) and the replay tool's dead-letter reads and deletes.
 resource blobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(hostStorage.id, principalId, storageBlobDataOwnerRoleId)
   scope: hostStorage
@@ -248,4 +272,6 @@ output name string = hostStorage.name
 output deploymentContainerName string = deploymentContainer.name
 output deadLetterContainerName string = deadLetterContainer.name
 output poisonQueueName string = poisonQueue.name
+output lockContainerName string = lockContainer.name
+output failedEventsQueueName string = failedEventsQueue.name
 output rotationQueueName string = rotationQueue.name

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -130,3 +131,31 @@ async def test_queue_trigger_raises_only_for_retryable_failures(fake: FakeServic
         await HOST.deliver_queue_message(json.dumps(key_vault_event(VAULT, "db", version)))
     await HOST.deliver_queue_message(json.dumps(key_vault_event(VAULT, "db", version)))
     assert fake.provider.changes == 1
+
+
+def test_every_binding_expression_is_a_setting_of_the_app_and_of_local_settings() -> None:
+    import re
+    from pathlib import Path
+
+    from secret_rotation.settings import APP_SETTING_NAMES
+
+    expressions = {
+        name
+        for fn in HOST.functions.values()
+        for value in fn.get_trigger().get_dict_repr().values()
+        if isinstance(value, str)
+        for name in re.findall(r"%([A-Za-z0-9_]+)%", value)
+    }
+    sample = json.loads((Path(__file__).resolve().parents[2] / "local.settings.sample.json").read_text())
+    assert expressions == {"ROTATION_QUEUE_NAME", "ROTATION_SWEEP_SCHEDULE"}
+    assert expressions <= set(APP_SETTING_NAMES) and expressions <= set(sample["Values"])
+
+
+async def test_queue_trigger_passes_the_dequeue_count_and_timer_runs_the_sweep(fake: FakeService) -> None:
+    version = await fake.seed()
+    await HOST.deliver_queue_message(json.dumps(key_vault_event(VAULT, "db", version)), dequeue_count=3)
+    assert fake.sink.published[-1].attempt == 3
+    fake.store.versions["db"][-1] = replace(fake.store.versions["db"][-1], expires_on=NOW + timedelta(days=1))
+    sweep = HOST.functions["sweep_due_secrets"].get_user_function()
+    await sweep(None)
+    assert [json.loads(m)["subject"] for m in fake.queue.messages] == ["db"]
