@@ -90,12 +90,10 @@ async def _logs_in(env: dict[str, str], password: str) -> bool:
 
 
 async def main() -> int:
-    from azure.identity.aio import ManagedIdentityCredential
-    from azure.keyvault.secrets.aio import SecretClient
-
     from tests.doubles.stack_env import load_stack_env
     from tests.support.events import key_vault_event
     from tests.support.host import app_host
+    from tests.support.stack import open_vault
 
     env = load_stack_env()
     os.environ.update(env)
@@ -109,16 +107,8 @@ async def main() -> int:
         f"queue {env['ROTATION_QUEUE_NAME']} on Azurite"
     )
 
-    credential = ManagedIdentityCredential(client_id=env["AZURE_CLIENT_ID"])
-    vault = SecretClient(
-        env["KEYVAULT_URL"],
-        credential,
-        api_version=env["KEYVAULT_API_VERSION"],
-        verify_challenge_resource=False,
-        connection_verify=env["KEYVAULT_CA_BUNDLE"],
-    )
     host = app_host()
-    async with vault, credential:
+    async with open_vault(env) as vault:
         before = await _seed(vault, env)
         await _make_due(before, env)
         version = before.properties.version or ""

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
-from azure.identity.aio import ManagedIdentityCredential
 from azure.keyvault.secrets.aio import SecretClient
 
 import function_app
@@ -22,7 +21,7 @@ from tests.support.faults import Faults
 from tests.support.figures import record_figure
 from tests.support.host import LocalFunctionsHost, app_host
 from tests.support.hygiene import HYGIENE
-from tests.support.stack import Postgres
+from tests.support.stack import Postgres, open_vault
 
 
 @pytest.fixture(scope="session")
@@ -57,15 +56,7 @@ def host(real_service: Service, monkeypatch: pytest.MonkeyPatch) -> LocalFunctio
 @pytest.fixture(scope="session")
 async def vault(stack_environ: dict[str, str]) -> AsyncIterator[SecretClient]:
     """The test's own view of the vault, through the same managed-identity path as the app."""
-    credential = ManagedIdentityCredential(client_id=stack_environ["AZURE_CLIENT_ID"])
-    client = SecretClient(
-        stack_environ["KEYVAULT_URL"],
-        credential,
-        api_version=stack_environ["KEYVAULT_API_VERSION"],
-        verify_challenge_resource=False,
-        connection_verify=stack_environ["KEYVAULT_CA_BUNDLE"],
-    )
-    async with client, credential:
+    async with open_vault(stack_environ) as client:
         yield client
 
 
@@ -97,6 +88,20 @@ async def identity_faults(http: aiohttp.ClientSession, stack_env: dict[str, str]
     await faults.reset_stats()
     yield faults
     await faults.clear()
+
+
+# Other managed-identity protocols that would take precedence over the App Service one.
+MI_ENV_TO_CLEAR = ("MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT")
+
+
+@pytest.fixture
+def identity_env(stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Only the App Service variables, so ManagedIdentityCredential picks that protocol."""
+    for var in MI_ENV_TO_CLEAR:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("IDENTITY_ENDPOINT", stack_env["IDENTITY_ENDPOINT"])
+    monkeypatch.setenv("IDENTITY_HEADER", stack_env["IDENTITY_HEADER"])
+    return stack_env
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from secret_rotation.pending import pending_name
 from tests.support.crash_worker import CRASH_EXIT_CODE
 from tests.support.events import key_vault_event
 from tests.support.figures import record_figure
-from tests.support.stack import Postgres, break_lock, near_expiry, readable_values, unique
+from tests.support.stack import Postgres, break_lock, near_expiry, readable_values, seed_role_secret, unique
 
 pytestmark = pytest.mark.integration
 
@@ -48,23 +48,12 @@ class Scenario:
 async def _seed(
     pattern: str, env: dict[str, str], vault: SecretClient, postgres: Postgres, leak: list[str]
 ) -> Scenario:
-    name = unique(f"crash-{pattern}")
     if pattern == "single":
-        role, password = await postgres.create_role("crash")
-        leak.append(password)
-        secret = await vault.set_secret(
-            name,
-            password,
-            tags={
-                "RotatorType": "postgres-role",
-                "CredentialId": role,
-                "ProviderAddress": postgres.address,
-                "ValidityPeriodDays": "60",
-            },
-            expires_on=near_expiry(),
-        )
-        roles, value = [role], password
+        seeded = await seed_role_secret(vault, postgres, leak, "crash")
+        name, roles, version = seeded.name, [seeded.role], seeded.version
+        value = (await vault.get_secret(name)).value or ""
     else:
+        name = unique("crash-dual")
         admin, admin_password = await postgres.create_role("crash_admin", createrole=True)
         blue, blue_password = await postgres.create_role("crash_blue")
         green, _ = await postgres.create_role("crash_green", with_password=False)
@@ -83,9 +72,8 @@ async def _seed(
             },
             expires_on=near_expiry(),
         )
-        roles, value = [blue, green], blue_password
-    assert secret.properties.version
-    body = json.dumps(key_vault_event(env["KEYVAULT_URL"], name, secret.properties.version))
+        roles, value, version = [blue, green], blue_password, secret.properties.version or ""
+    body = json.dumps(key_vault_event(env["KEYVAULT_URL"], name, version))
     return Scenario(name, roles, body, roles[0], value)
 
 

@@ -27,7 +27,7 @@ from secret_rotation.worker import RetryableFailure
 from tests.support.events import key_vault_event
 from tests.support.figures import record_figure
 from tests.support.host import app_host
-from tests.support.stack import Postgres, near_expiry, readable_values, unique
+from tests.support.stack import Postgres, readable_values, seed_role_secret
 
 pytestmark = pytest.mark.integration
 
@@ -64,25 +64,6 @@ async def counting_service(stack_environ: dict[str, str], monkeypatch: pytest.Mo
     await service.close()
 
 
-async def _seed(vault: SecretClient, postgres: Postgres, leak: list[str]) -> tuple[str, str]:
-    role, password = await postgres.create_role("dup")
-    leak.append(password)
-    name = unique("dup")
-    secret = await vault.set_secret(
-        name,
-        password,
-        tags={
-            "RotatorType": "postgres-role",
-            "CredentialId": role,
-            "ProviderAddress": postgres.address,
-            "ValidityPeriodDays": "60",
-        },
-        expires_on=near_expiry(),
-    )
-    assert secret.properties.version
-    return name, secret.properties.version
-
-
 async def _rotations(vault: SecretClient, name: str, leak: list[str]) -> int:
     versions = await readable_values(vault, name)
     leak.extend(value for _, value, _ in versions)
@@ -96,7 +77,8 @@ async def test_the_same_event_delivered_100_times_rotates_once(
     postgres: Postgres,
     leak_check: list[str],
 ) -> None:
-    name, version = await _seed(vault, postgres, leak_check)
+    seeded = await seed_role_secret(vault, postgres, leak_check, "dup")
+    name, version = seeded.name, seeded.version
     body = json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], name, version))
     async with QueueClient.from_connection_string(
         stack_environ["AzureWebJobsStorage"],
@@ -123,7 +105,8 @@ async def test_ten_workers_at_once_rotate_once(
     stack_environ: dict[str, str], vault: SecretClient, postgres: Postgres, leak_check: list[str]
 ) -> None:
     CountingRole.applies = 0
-    name, version = await _seed(vault, postgres, leak_check)
+    seeded = await seed_role_secret(vault, postgres, leak_check, "dup")
+    name, version = seeded.name, seeded.version
     body = json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], name, version))
     # Ten instances: each its own clients, identity and lock client, as on ten Function App hosts.
     services = [build_service(Settings.from_env(stack_environ), counting_registry()) for _ in range(10)]
@@ -154,7 +137,8 @@ async def test_near_expiry_then_expired_for_one_version_rotate_once(
     postgres: Postgres,
     leak_check: list[str],
 ) -> None:
-    name, version = await _seed(vault, postgres, leak_check)
+    seeded = await seed_role_secret(vault, postgres, leak_check, "dup")
+    name, version = seeded.name, seeded.version
     vault_url = stack_environ["KEYVAULT_URL"]
     near = key_vault_event(vault_url, name, version, kind="near_expiry")
     expired = key_vault_event(vault_url, name, version, kind="expired")

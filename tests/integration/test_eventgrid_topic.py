@@ -22,17 +22,6 @@ from azure.identity.aio import ManagedIdentityCredential
 
 pytestmark = pytest.mark.integration
 
-MI_ENV_TO_CLEAR = ("MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT")
-
-
-@pytest.fixture
-def identity_env(stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for var in MI_ENV_TO_CLEAR:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("IDENTITY_ENDPOINT", stack_env["IDENTITY_ENDPOINT"])
-    monkeypatch.setenv("IDENTITY_HEADER", stack_env["IDENTITY_HEADER"])
-    return stack_env
-
 
 @pytest.fixture
 async def http(stack_env: dict[str, str]) -> AsyncIterator[aiohttp.ClientSession]:

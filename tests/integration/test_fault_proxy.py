@@ -34,7 +34,6 @@ from tests.support.faults import Faults
 
 pytestmark = pytest.mark.integration
 
-MI_ENV_TO_CLEAR = ("MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT")
 VAULT_SCOPE = "https://vault.azure.net/.default"
 SECRETS = r"^/secrets/"
 
@@ -57,16 +56,6 @@ def _headers(error: HttpResponseError) -> Any:
 
 def _authority(url: str) -> str:
     return urlsplit(url).netloc
-
-
-@pytest.fixture
-def identity_env(stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Only the App Service variables, so ManagedIdentityCredential picks that protocol."""
-    for var in MI_ENV_TO_CLEAR:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("IDENTITY_ENDPOINT", stack_env["IDENTITY_ENDPOINT"])
-    monkeypatch.setenv("IDENTITY_HEADER", stack_env["IDENTITY_HEADER"])
-    return stack_env
 
 
 def _client(stack: dict[str, str], url: str, credential: Any) -> SecretClient:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import astuple
 
 import pytest
 from azure.keyvault.secrets.aio import SecretClient
@@ -21,28 +22,9 @@ from secret_rotation.replay import run as replay
 from secret_rotation.settings import Settings
 from tests.support.events import key_vault_event
 from tests.support.host import MAX_DEQUEUE_COUNT, LocalFunctionsHost, app_host
-from tests.support.stack import Postgres, near_expiry, outcomes, readable_values, unique
+from tests.support.stack import Postgres, outcomes, readable_values, seed_role_secret, unique
 
 pytestmark = pytest.mark.integration
-
-
-async def _seed(vault: SecretClient, postgres: Postgres, leak: list[str], address: str) -> tuple[str, str, str]:
-    role, password = await postgres.create_role("poison")
-    leak.append(password)
-    name = unique("poison")
-    secret = await vault.set_secret(
-        name,
-        password,
-        tags={
-            "RotatorType": "postgres-role",
-            "CredentialId": role,
-            "ProviderAddress": address,
-            "ValidityPeriodDays": "60",
-        },
-        expires_on=near_expiry(),
-    )
-    assert secret.properties.version
-    return name, role, secret.properties.version
 
 
 async def _poisoned_ids(env: dict[str, str]) -> list[str]:
@@ -78,7 +60,9 @@ async def test_a_job_that_keeps_failing_is_poisoned_then_replayed_once_fixed(
 ) -> None:
     host = app_host()
     env = stack_environ
-    name, role, version = await _seed(vault, postgres, leak_check, f"{UNREACHABLE}/postgres")
+    name, role, version = astuple(
+        await seed_role_secret(vault, postgres, leak_check, "poison", address=f"{UNREACHABLE}/postgres")
+    )
     event = key_vault_event(env["KEYVAULT_URL"], name, version)
     await host.deliver_event(event)
     attempts = 0
@@ -116,7 +100,7 @@ async def test_dead_lettered_events_are_replayed_through_the_same_path(
     leak_check: list[str],
 ) -> None:
     env = stack_environ
-    name, role, version = await _seed(vault, postgres, leak_check, postgres.address)
+    name, role, version = astuple(await seed_role_secret(vault, postgres, leak_check, "poison"))
     event = key_vault_event(env["KEYVAULT_URL"], name, version, schema="cloudevents")
     dead_letter = [
         {

@@ -4,6 +4,7 @@ PostgreSQL: the acceptance path of the foundation, for both patterns and both ev
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from azure.keyvault.secrets.aio import SecretClient
 from secret_rotation.pending import pending_name
 from tests.support.events import key_vault_event
 from tests.support.host import LocalFunctionsHost
-from tests.support.stack import Postgres, near_expiry, outcomes, time_shift, unique
+from tests.support.stack import Postgres, near_expiry, outcomes, seed_role_secret, time_shift, unique
 
 pytestmark = pytest.mark.integration
 
@@ -30,26 +31,6 @@ async def _versions(vault: SecretClient, name: str) -> int:
     return len([v async for v in vault.list_properties_of_secret_versions(name)])
 
 
-async def _seed_single(vault: SecretClient, postgres: Postgres, leak: list[str], **tags: str) -> tuple[str, str, str]:
-    role, password = await postgres.create_role("app")
-    leak.append(password)
-    name = unique("pg-role")
-    secret = await vault.set_secret(
-        name,
-        password,
-        tags={
-            "RotatorType": "postgres-role",
-            "CredentialId": role,
-            "ProviderAddress": postgres.address,
-            "ValidityPeriodDays": "60",
-            **tags,
-        },
-        expires_on=near_expiry(),
-    )
-    assert secret.properties.version
-    return name, role, secret.properties.version
-
-
 @pytest.mark.parametrize("schema", ["eventgrid", "cloudevents"])
 async def test_single_credential_rotates_end_to_end(
     host: LocalFunctionsHost,
@@ -60,7 +41,7 @@ async def test_single_credential_rotates_end_to_end(
     caplog: pytest.LogCaptureFixture,
     schema: str,
 ) -> None:
-    name, role, version = await _seed_single(vault, postgres, leak_check)
+    name, role, version = astuple(await seed_role_secret(vault, postgres, leak_check, "e2e"))
     old = (await vault.get_secret(name)).value or ""
     event = key_vault_event(stack_environ["KEYVAULT_URL"], name, version, schema=schema)
 
@@ -168,7 +149,7 @@ async def test_bad_input_gets_one_clear_log_line_and_rotates_nothing(
         "validity_30": {"ValidityPeriodDays": "30"},
         "outside_scope": {"ProviderAddress": "postgresql://10.0.0.1:5432/postgres"},
     }[case]
-    name, role, version = await _seed_single(vault, postgres, leak_check, **tags)
+    name, role, version = astuple(await seed_role_secret(vault, postgres, leak_check, "e2e", **tags))
     password = (await vault.get_secret(name)).value or ""
     event = key_vault_event(stack_environ["KEYVAULT_URL"], name, version)
     if case == "malformed":

@@ -10,7 +10,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from azure.identity.aio import ManagedIdentityCredential
 from azure.keyvault.secrets.aio import SecretClient
 from azure.storage.queue import TextBase64DecodePolicy
 from azure.storage.queue.aio import QueueClient
@@ -21,7 +20,7 @@ from secret_rotation.settings import Settings
 from tests.support.events import key_vault_event
 from tests.support.figures import record_figure
 from tests.support.host import LocalFunctionsHost
-from tests.support.stack import Postgres, near_expiry, time_shift, unique
+from tests.support.stack import Postgres, near_expiry, open_vault, time_shift, unique
 
 pytestmark = pytest.mark.integration
 
@@ -29,15 +28,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def second_vault(stack_environ: dict[str, str]) -> AsyncIterator[SecretClient]:
     """The stack's second vault, emptied: the sweep's population is exactly what the test seeds."""
-    credential = ManagedIdentityCredential(client_id=stack_environ["AZURE_CLIENT_ID"])
-    client = SecretClient(
-        stack_environ["KEYVAULT_URL_2"],
-        credential,
-        api_version=stack_environ["KEYVAULT_API_VERSION"],
-        verify_challenge_resource=False,
-        connection_verify=stack_environ["KEYVAULT_CA_BUNDLE"],
-    )
-    async with client, credential:
+    async with open_vault(stack_environ, stack_environ["KEYVAULT_URL_2"]) as client:
         async for props in client.list_properties_of_secrets():
             await client.delete_secret(props.name or "")
         yield client

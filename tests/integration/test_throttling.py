@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import astuple
 
 import pytest
 from azure.keyvault.secrets.aio import SecretClient
@@ -18,7 +19,7 @@ from secret_rotation.worker import RetryableFailure
 from tests.support.events import key_vault_event
 from tests.support.faults import Faults
 from tests.support.figures import record_figure
-from tests.support.stack import Postgres, near_expiry, readable_values, unique
+from tests.support.stack import Postgres, readable_values, seed_role_secret
 
 pytestmark = pytest.mark.integration
 
@@ -35,25 +36,6 @@ async def faulty_service(stack_environ: dict[str, str], monkeypatch: pytest.Monk
     await service.close()
 
 
-async def _seed(vault: SecretClient, postgres: Postgres, leak: list[str]) -> tuple[str, str, str]:
-    role, password = await postgres.create_role("storm")
-    leak.append(password)
-    name = unique("storm")
-    secret = await vault.set_secret(
-        name,
-        password,
-        tags={
-            "RotatorType": "postgres-role",
-            "CredentialId": role,
-            "ProviderAddress": postgres.address,
-            "ValidityPeriodDays": "60",
-        },
-        expires_on=near_expiry(),
-    )
-    assert secret.properties.version
-    return name, role, secret.properties.version
-
-
 async def test_a_throttling_storm_is_ridden_out_within_the_budget(
     faulty_service: Service,
     stack_environ: dict[str, str],
@@ -63,7 +45,7 @@ async def test_a_throttling_storm_is_ridden_out_within_the_budget(
     identity_faults: Faults,
     leak_check: list[str],
 ) -> None:
-    secrets = [await _seed(vault, postgres, leak_check) for _ in range(3)]
+    secrets = [astuple(await seed_role_secret(vault, postgres, leak_check, "storm")) for _ in range(3)]
     await kv_faults.schedule(
         {"match": {"path_regex": "^/secrets/storm-"}, "action": "status", "status": 429, "retry_after": 1, "every": 4},
         {"match": {"path_regex": "^/secrets/storm-"}, "action": "status", "status": 503, "every": 7},
@@ -113,7 +95,7 @@ async def test_a_storm_longer_than_the_budget_goes_back_to_the_queue(
     kv_faults: Faults,
     leak_check: list[str],
 ) -> None:
-    name, _, version = await _seed(vault, postgres, leak_check)
+    name, _, version = astuple(await seed_role_secret(vault, postgres, leak_check, "storm"))
     await kv_faults.schedule(
         {"match": {"path_regex": f"^/secrets/{name}/?$"}, "action": "status", "status": 429, "retry_after": 2}
     )
@@ -140,7 +122,7 @@ async def test_permanent_errors_are_not_retried(
     status: int,
     expected: str,
 ) -> None:
-    name, _, version = await _seed(vault, postgres, leak_check)
+    name, _, version = astuple(await seed_role_secret(vault, postgres, leak_check, "storm"))
     await kv_faults.schedule(
         {"match": {"method": "GET", "path_regex": f"^/secrets/{name}/?$"}, "action": "status", "status": status}
     )

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
 from psycopg import sql
+
+if TYPE_CHECKING:
+    from azure.keyvault.secrets.aio import SecretClient
 
 PG_DATABASE = "postgres"
 
@@ -128,3 +133,57 @@ async def readable_values(vault: Any, name: str) -> list[tuple[str, str, dict[st
             secret = await vault.get_secret(name, props.version)
             found.append((props.version, secret.value or "", dict(props.tags or {})))
     return found
+
+
+@contextlib.asynccontextmanager
+async def open_vault(env: dict[str, str], vault_url: str | None = None) -> AsyncIterator[SecretClient]:
+    """A vault of the local stack through the real SDK and the same managed-identity path as the app."""
+    from azure.identity.aio import ManagedIdentityCredential
+    from azure.keyvault.secrets.aio import SecretClient
+
+    credential = ManagedIdentityCredential(client_id=env["AZURE_CLIENT_ID"])
+    client = SecretClient(
+        vault_url or env["KEYVAULT_URL"],
+        credential,
+        api_version=env["KEYVAULT_API_VERSION"],
+        verify_challenge_resource=False,
+        connection_verify=env["KEYVAULT_CA_BUNDLE"],
+    )
+    async with client, credential:
+        yield client
+
+
+@dataclass(frozen=True)
+class SeededSecret:
+    name: str
+    role: str
+    version: str
+
+
+async def seed_role_secret(
+    vault: SecretClient,
+    postgres: Postgres,
+    leak: list[str],
+    prefix: str,
+    *,
+    address: str | None = None,
+    **tags: str,
+) -> SeededSecret:
+    """A new PostgreSQL role and a `postgres-role` secret for it, near expiry; `tags` override the defaults."""
+    role, password = await postgres.create_role(prefix.replace("-", "_"))
+    leak.append(password)
+    name = unique(prefix)
+    secret = await vault.set_secret(
+        name,
+        password,
+        tags={
+            "RotatorType": "postgres-role",
+            "CredentialId": role,
+            "ProviderAddress": address or postgres.address,
+            "ValidityPeriodDays": "60",
+            **tags,
+        },
+        expires_on=near_expiry(),
+    )
+    assert secret.properties.version
+    return SeededSecret(name, role, secret.properties.version)
