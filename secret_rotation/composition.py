@@ -55,6 +55,7 @@ def _outcome_sink(
         settings.outcome_topic_endpoint,
         credential,
         retry_total=0,
+        # Locally the stack's one CA signs the topic too; in Azure this is the system trust store.
         connection_verify=settings.keyvault_ca_bundle or True,
     )
     sink = EventGridOutcomes(client, retry)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import InvalidEventError
 
@@ -132,8 +133,6 @@ def secret_event_payload(
     vault_url: str, name: str, version: str, event_type: SecretEventType, *, event_id: str, expires_on: int | None
 ) -> dict[str, Any]:
     """A Key Vault event in the Event Grid schema, for jobs the service raises itself (the sweep)."""
-    from urllib.parse import urlsplit
-
     host = urlsplit(vault_url).hostname or ""
     return {
         "id": event_id,

@@ -19,7 +19,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .events import decode_payload
+from .errors import InvalidEventError
 from .host_storage import container_client, queue_client
 from .ports import JobQueue
 from .retries import RetryPolicy
@@ -54,6 +54,8 @@ def poison_queue_name(queue_name: str) -> str:
 def original_events(blob_text: str | bytes) -> list[dict[str, Any]]:
     document = json.loads(blob_text)
     events = document if isinstance(document, list) else [document]
+    if not all(isinstance(event, dict) for event in events):
+        raise InvalidEventError("a dead-letter blob must hold JSON event objects")
     return [{k: v for k, v in event.items() if k not in DEAD_LETTER_FIELDS} for event in events]
 
 
@@ -87,7 +89,6 @@ class Replayer:
             async for blob in self._dead_letters.list_blobs():
                 downloader = await self._dead_letters.download_blob(blob.name)
                 for event in original_events(await downloader.readall()):
-                    decode_payload(json.dumps(event))  # refuse anything that is not one JSON event
                     await self._queue.enqueue(json.dumps(event))
                     replayed += 1
                 await self._dead_letters.delete_blob(blob.name)

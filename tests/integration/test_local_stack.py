@@ -11,7 +11,6 @@ Secret values never appear in output: comparisons go through `_assert_same_value
 from __future__ import annotations
 
 import datetime as dt
-import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -28,12 +27,9 @@ from azure.storage.queue.aio import QueueClient
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from tests.doubles.stack_env import load_stack_env
-
 pytestmark = pytest.mark.integration
 
 VAULT_RESOURCE = "https://vault.azure.net"
-MI_ENV_TO_CLEAR = ("MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT")
 
 
 def _assert_same_value(got: str | None, want: str, what: str = "secret value") -> None:
@@ -46,28 +42,13 @@ def _name(prefix: str = "it") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 
-@pytest.fixture(scope="session")
-def stack() -> dict[str, str]:
-    return load_stack_env()
-
-
-@pytest.fixture
-def identity_env(stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Only the App Service variables, so ManagedIdentityCredential picks that protocol."""
-    for var in MI_ENV_TO_CLEAR:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("IDENTITY_ENDPOINT", stack["IDENTITY_ENDPOINT"])
-    monkeypatch.setenv("IDENTITY_HEADER", stack["IDENTITY_HEADER"])
-    return stack
-
-
-def _secret_client(stack: dict[str, str], credential: Any) -> SecretClient:
+def _secret_client(stack_env: dict[str, str], credential: Any) -> SecretClient:
     return SecretClient(
-        stack["KEYVAULT_URL"],
+        stack_env["KEYVAULT_URL"],
         credential,
-        api_version=stack["KEYVAULT_API_VERSION"],
-        verify_challenge_resource=stack["KEYVAULT_VERIFY_CHALLENGE_RESOURCE"] == "true",
-        connection_verify=stack["KEYVAULT_CA_BUNDLE"],
+        api_version=stack_env["KEYVAULT_API_VERSION"],
+        verify_challenge_resource=stack_env["KEYVAULT_VERIFY_CHALLENGE_RESOURCE"] == "true",
+        connection_verify=stack_env["KEYVAULT_CA_BUNDLE"],
     )
 
 
@@ -78,24 +59,17 @@ async def client(identity_env: dict[str, str]) -> AsyncIterator[SecretClient]:
         yield secret_client
 
 
-@pytest.fixture
-async def http(stack: dict[str, str]) -> AsyncIterator[aiohttp.ClientSession]:
-    context = ssl.create_default_context(cafile=stack["KEYVAULT_CA_BUNDLE"])
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
-        yield session
-
-
-async def _raw_token(http: aiohttp.ClientSession, stack: dict[str, str], resource: str) -> str:
+async def _raw_token(http: aiohttp.ClientSession, stack_env: dict[str, str], resource: str) -> str:
     params = {"api-version": "2019-08-01", "resource": resource}
-    headers = {"X-IDENTITY-HEADER": stack["IDENTITY_HEADER"]}
-    async with http.get(stack["IDENTITY_ENDPOINT"], params=params, headers=headers) as response:
+    headers = {"X-IDENTITY-HEADER": stack_env["IDENTITY_HEADER"]}
+    async with http.get(stack_env["IDENTITY_ENDPOINT"], params=params, headers=headers) as response:
         assert response.status == 200
         body = await response.json()
     return str(body["access_token"])
 
 
-async def _management(http: aiohttp.ClientSession, stack: dict[str, str], method: str, path: str) -> Any:
-    async with http.request(method, f"{stack['KEYVAULT_MANAGEMENT_URL']}{path}") as response:
+async def _management(http: aiohttp.ClientSession, stack_env: dict[str, str], method: str, path: str) -> Any:
+    async with http.request(method, f"{stack_env['KEYVAULT_MANAGEMENT_URL']}{path}") as response:
         assert response.status == 200, await response.text()
         return await response.json()
 
@@ -103,27 +77,27 @@ async def _management(http: aiohttp.ClientSession, stack: dict[str, str], method
 # --- identity endpoint -------------------------------------------------------------------------------------
 
 
-async def test_identity_endpoint_answers_app_service_shape(http: aiohttp.ClientSession, stack: dict[str, str]):
+async def test_identity_endpoint_answers_app_service_shape(http: aiohttp.ClientSession, stack_env: dict[str, str]):
     params = {"api-version": "2019-08-01", "resource": VAULT_RESOURCE}
-    headers = {"X-IDENTITY-HEADER": stack["IDENTITY_HEADER"]}
-    async with http.get(stack["IDENTITY_ENDPOINT"], params=params, headers=headers) as response:
+    headers = {"X-IDENTITY-HEADER": stack_env["IDENTITY_HEADER"]}
+    async with http.get(stack_env["IDENTITY_ENDPOINT"], params=params, headers=headers) as response:
         assert response.status == 200
         body = await response.json()
     assert set(body) == {"access_token", "expires_on", "resource", "token_type", "client_id"}
     assert isinstance(body["expires_on"], str) and int(body["expires_on"]) > time.time() + 3000
     assert body["resource"] == VAULT_RESOURCE
     assert body["token_type"] == "Bearer"
-    assert body["client_id"] == stack["AZURE_CLIENT_ID"]
+    assert body["client_id"] == stack_env["AZURE_CLIENT_ID"]
     assert body["access_token"].count(".") == 2
 
 
-async def test_identity_endpoint_rejects_wrong_header(http: aiohttp.ClientSession, stack: dict[str, str]):
+async def test_identity_endpoint_rejects_wrong_header(http: aiohttp.ClientSession, stack_env: dict[str, str]):
     params = {"api-version": "2019-08-01", "resource": VAULT_RESOURCE}
-    async with http.get(stack["IDENTITY_ENDPOINT"], params=params, headers={"X-IDENTITY-HEADER": "nope"}) as r:
+    async with http.get(stack_env["IDENTITY_ENDPOINT"], params=params, headers={"X-IDENTITY-HEADER": "nope"}) as r:
         assert r.status == 401
         body = await r.json()
     assert body["statusCode"] == 401 and "X-IDENTITY-HEADER" in body["message"]
-    async with http.get(stack["IDENTITY_ENDPOINT"], params=params) as r:
+    async with http.get(stack_env["IDENTITY_ENDPOINT"], params=params) as r:
         assert r.status == 401
 
 
@@ -148,8 +122,8 @@ async def test_managed_identity_credential_with_client_id(identity_env: dict[str
 # --- Key Vault auth ----------------------------------------------------------------------------------------
 
 
-async def test_vault_without_token_gets_bearer_challenge(http: aiohttp.ClientSession, stack: dict[str, str]):
-    url = f"{stack['KEYVAULT_URL']}/secrets/{_name()}?api-version=7.6"
+async def test_vault_without_token_gets_bearer_challenge(http: aiohttp.ClientSession, stack_env: dict[str, str]):
+    url = f"{stack_env['KEYVAULT_URL']}/secrets/{_name()}?api-version=7.6"
     async with http.get(url) as response:
         assert response.status == 401
         challenge = response.headers["WWW-Authenticate"]
@@ -159,10 +133,10 @@ async def test_vault_without_token_gets_bearer_challenge(http: aiohttp.ClientSes
     assert body["error"]["code"] == "Unauthorized"
 
 
-async def test_vault_rejects_wrong_audience_and_forged_tokens(http: aiohttp.ClientSession, stack: dict[str, str]):
-    url = f"{stack['KEYVAULT_URL']}/secrets/{_name()}?api-version=7.6"
-    storage_token = await _raw_token(http, stack, "https://storage.azure.com")
-    vault_token = await _raw_token(http, stack, VAULT_RESOURCE)
+async def test_vault_rejects_wrong_audience_and_forged_tokens(http: aiohttp.ClientSession, stack_env: dict[str, str]):
+    url = f"{stack_env['KEYVAULT_URL']}/secrets/{_name()}?api-version=7.6"
+    storage_token = await _raw_token(http, stack_env, "https://storage.azure.com")
+    vault_token = await _raw_token(http, stack_env, VAULT_RESOURCE)
     forged = vault_token[:-4] + ("AAAA" if not vault_token.endswith("AAAA") else "BBBB")
     for token in (storage_token, forged, "not-a-jwt"):
         async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
@@ -196,9 +170,9 @@ async def test_sdk_with_wrong_audience_token_raises(identity_env: dict[str, str]
     assert info.value.status_code == 401
 
 
-async def test_unsupported_api_version_is_bad_parameter(http: aiohttp.ClientSession, stack: dict[str, str]):
-    token = await _raw_token(http, stack, VAULT_RESOURCE)
-    url = f"{stack['KEYVAULT_URL']}/secrets?api-version=2016-10-01"
+async def test_unsupported_api_version_is_bad_parameter(http: aiohttp.ClientSession, stack_env: dict[str, str]):
+    token = await _raw_token(http, stack_env, VAULT_RESOURCE)
+    url = f"{stack_env['KEYVAULT_URL']}/secrets?api-version=2016-10-01"
     async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
         assert response.status == 400
         assert (await response.json())["error"]["code"] == "BadParameter"
@@ -207,7 +181,7 @@ async def test_unsupported_api_version_is_bad_parameter(http: aiohttp.ClientSess
 # --- Key Vault secrets through the SDK ----------------------------------------------------------------------
 
 
-async def test_set_and_get_round_trip(client: SecretClient, stack: dict[str, str]):
+async def test_set_and_get_round_trip(client: SecretClient, stack_env: dict[str, str]):
     name, value = _name(), uuid.uuid4().hex
     expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=30)
     stored = await client.set_secret(
@@ -215,7 +189,7 @@ async def test_set_and_get_round_trip(client: SecretClient, stack: dict[str, str
     )
     version = stored.properties.version
     assert version is not None and len(version) == 32 and int(version, 16) >= 0
-    assert stored.id == f"{stack['KEYVAULT_URL']}/secrets/{name}/{version}"
+    assert stored.id == f"{stack_env['KEYVAULT_URL']}/secrets/{name}/{version}"
     _assert_same_value(stored.value, value)
 
     latest = await client.get_secret(name)
@@ -266,7 +240,7 @@ async def test_versions_listing_and_latest_is_newest_created(client: SecretClien
     assert older.properties.version == created[1].properties.version
 
 
-async def test_list_secrets_pages_without_values(client: SecretClient, stack: dict[str, str]):
+async def test_list_secrets_pages_without_values(client: SecretClient, stack_env: dict[str, str]):
     prefix = _name("page")
     names = {f"{prefix}-{i}" for i in range(5)}
     for name in names:
@@ -280,7 +254,7 @@ async def test_list_secrets_pages_without_values(client: SecretClient, stack: di
     assert set(seen) == names
     assert max(page_sizes) <= 2 and len(page_sizes) >= 3
     for name, item in seen.items():
-        assert item.id == f"{stack['KEYVAULT_URL']}/secrets/{name}" and item.version is None
+        assert item.id == f"{stack_env['KEYVAULT_URL']}/secrets/{name}" and item.version is None
         assert item.tags == {"prefix": prefix} and item.enabled is True
 
 
@@ -321,39 +295,39 @@ async def test_invalid_name_is_bad_parameter(client: SecretClient):
 
 
 async def test_time_shift_moves_expiry_into_the_past(
-    client: SecretClient, http: aiohttp.ClientSession, stack: dict[str, str]
+    client: SecretClient, http: aiohttp.ClientSession, stack_env: dict[str, str]
 ):
     name = _name()
     expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=2)
     before = (await client.set_secret(name, uuid.uuid4().hex, expires_on=expires)).properties
-    shifted = await _management(http, stack, "POST", "/time-shift?seconds=3600")
+    shifted = await _management(http, stack_env, "POST", "/time-shift?seconds=3600")
     assert shifted["seconds"] == 3600
     after = (await client.get_secret(name)).properties
     assert after.expires_on == expires - dt.timedelta(hours=1)
     assert before.created_on is not None and after.created_on == before.created_on - dt.timedelta(hours=1)
 
 
-async def test_request_counters(client: SecretClient, http: aiohttp.ClientSession, stack: dict[str, str]):
-    async with http.get(stack["KEYVAULT_URL"] + "/ping") as response:
+async def test_request_counters(client: SecretClient, http: aiohttp.ClientSession, stack_env: dict[str, str]):
+    async with http.get(stack_env["KEYVAULT_URL"] + "/ping") as response:
         assert response.status == 200
     name = _name()
     await client.set_secret(name, uuid.uuid4().hex)
-    start = await _management(http, stack, "GET", "/requests")
+    start = await _management(http, stack_env, "GET", "/requests")
     await client.get_secret(name)
     await client.update_secret_properties(name, tags={"a": "b"})
-    end = await _management(http, stack, "GET", "/requests")
+    end = await _management(http, stack_env, "GET", "/requests")
     assert end["get"] - start["get"] >= 1 and end["update"] - start["update"] >= 1
     assert set(end) >= {"set", "get", "update", "list", "list_versions", "delete", "total"}
-    reset = await _management(http, stack, "POST", "/requests/reset")
+    reset = await _management(http, stack_env, "POST", "/requests/reset")
     assert reset["total"] == 0
 
 
 # --- Azurite and PostgreSQL --------------------------------------------------------------------------------
 
 
-async def test_queue_round_trip_on_azurite(stack: dict[str, str]):
+async def test_queue_round_trip_on_azurite(stack_env: dict[str, str]):
     queue_name = f"it-{uuid.uuid4().hex[:16]}"
-    async with QueueClient.from_connection_string(stack["AzureWebJobsStorage"], queue_name) as queue:
+    async with QueueClient.from_connection_string(stack_env["AzureWebJobsStorage"], queue_name) as queue:
         await queue.create_queue()
         try:
             await queue.send_message('{"secret": "db-password"}')
@@ -364,14 +338,14 @@ async def test_queue_round_trip_on_azurite(stack: dict[str, str]):
             await queue.delete_queue()
 
 
-async def test_postgres_password_login_over_tcp(stack: dict[str, str]):
+async def test_postgres_password_login_over_tcp(stack_env: dict[str, str]):
     role, password = f"it_{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
-    async with await psycopg.AsyncConnection.connect(stack["PG_ADMIN_DSN"], autocommit=True) as admin:
+    async with await psycopg.AsyncConnection.connect(stack_env["PG_ADMIN_DSN"], autocommit=True) as admin:
         await admin.execute(
             sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
         )
         try:
-            tcp = {"host": stack["PGHOST"], "port": stack["PGPORT"], "user": role, "dbname": "postgres"}
+            tcp = {"host": stack_env["PGHOST"], "port": stack_env["PGPORT"], "user": role, "dbname": "postgres"}
             async with await psycopg.AsyncConnection.connect(make_conninfo(**tcp, password=password)) as conn:
                 cursor = await conn.execute("SELECT current_user, inet_server_addr()::text")
                 assert await cursor.fetchone() == (role, "127.0.0.1/32")

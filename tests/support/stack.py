@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,6 @@ class Postgres:
     admin_dsn: str
     host: str
     port: int
-    passwords: list[str] = field(default_factory=list, repr=False)
 
     @property
     def address(self) -> str:
@@ -34,7 +33,6 @@ class Postgres:
         from tests.support.hygiene import HYGIENE
 
         password = uuid.uuid4().hex + "Aa!"
-        self.passwords.append(password)
         HYGIENE.track(password)
         return password
 
