@@ -20,6 +20,7 @@ from .ports import OutcomeSink
 from .registry import RotatorRegistry
 from .retries import RetryPolicy
 from .rotation_queue import StorageJobQueue
+from .rotator import ProviderContext
 from .scopes import Scopes
 from .settings import Settings
 from .sweep import Sweep
@@ -76,7 +77,9 @@ def build_service(settings: Settings, registry: RotatorRegistry | None = None) -
     closers: list[Callable[[], Awaitable[None]]] = [stores.close, queue.close, lock.close]
     reporter = OutcomeReporter(_outcome_sink(settings, credential, retry, closers))
     closers.append(credential.close)
-    engine = RotationEngine(stores, registry or RotatorRegistry(), scopes, lock)
+    # Rotators get the same identity for management APIs; their endpoints default to Azure's public cloud.
+    context = ProviderContext(credential=credential, ca_bundle=settings.keyvault_ca_bundle)
+    engine = RotationEngine(stores, registry or RotatorRegistry(context=context), scopes, lock)
     return Service(
         intake=Intake(stores, scopes, queue, reporter),
         worker=RotationWorker(engine, reporter),

@@ -9,7 +9,7 @@ import importlib
 from collections.abc import Mapping
 
 from .errors import ConfigurationError, UnknownRotatorError
-from .rotator import Rotator
+from .rotator import ProviderContext, Rotator
 
 BUILTIN_ROTATORS: Mapping[str, str] = {
     "postgres-role": "rotators.postgres_role:PostgresRoleRotator",
@@ -18,7 +18,8 @@ BUILTIN_ROTATORS: Mapping[str, str] = {
 
 
 class RotatorRegistry:
-    def __init__(self, builtins: Mapping[str, str] = BUILTIN_ROTATORS) -> None:
+    def __init__(self, builtins: Mapping[str, str] = BUILTIN_ROTATORS, context: ProviderContext | None = None) -> None:
+        self._context = context or ProviderContext()
         self._paths: dict[str, str] = dict(builtins)
         self._classes: dict[str, type[Rotator]] = {}
         self._instances: dict[str, Rotator] = {}
@@ -34,9 +35,9 @@ class RotatorRegistry:
 
     def get(self, rotator: str | type[Rotator]) -> Rotator:
         if isinstance(rotator, type):
-            return rotator()
+            return rotator(self._context)
         if rotator not in self._instances:
-            self._instances[rotator] = self._load(rotator)()
+            self._instances[rotator] = self._load(rotator)(self._context)
         return self._instances[rotator]
 
     def _load(self, name: str) -> type[Rotator]:

@@ -13,6 +13,8 @@ Required
                                   a real login; False when the provider rejects the credential,
                                   TransientError when it cannot tell (unreachable, throttled).
 Optional
+    `__init__(context)`                                 keep the base signature; `self.context` is the
+                                                       `ProviderContext` (identity, cloud endpoints).
     `generate(config, credential_id) -> SecretValue`   default: 32 random bytes, URL-safe.
     `render(credential) / parse(credential_id, value)` the secret value's format; default: the bare
                                                        password or key (Microsoft's samples' format).
@@ -25,11 +27,14 @@ import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from .errors import ConfigurationError
 from .secret_value import SecretValue
 from .tags import RotationConfig, Tag
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
 
 
 class Pattern(Enum):
@@ -51,9 +56,25 @@ class ApplyRequest:
     admin: Credential | None = None
 
 
+@dataclass(frozen=True)
+class ProviderContext:
+    """What a rotator may use besides its tags: the app's managed identity (for management APIs such as
+    ARM or Microsoft Graph) and where those planes are. Defaults are Azure's public cloud; the local stack
+    points them at its doubles. Never Key Vault: rotators know nothing of it."""
+
+    credential: AsyncTokenCredential | None = None
+    arm_endpoint: str = "https://management.azure.com"
+    graph_endpoint: str = "https://graph.microsoft.com"
+    authority_host: str = "https://login.microsoftonline.com"
+    ca_bundle: str | None = None  # local stack only: the CA that signs the doubles' certificates
+
+
 class Rotator(ABC):
     name: ClassVar[str]
     pattern: ClassVar[Pattern]
+
+    def __init__(self, context: ProviderContext | None = None) -> None:
+        self.context = context or ProviderContext()
 
     @abstractmethod
     def scope(self, config: RotationConfig) -> str: ...
