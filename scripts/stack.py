@@ -7,12 +7,15 @@ Usage (with the project venv's python, from anywhere):
     python scripts/stack.py down [--purge]   stop what `up` started; --purge also deletes .local/
 
 The doubles: Key Vault secrets (one vault per host name), the managed-identity endpoint, a fault-injecting
-proxy in front of each of those two, and an Event Grid topic receiver (scripts/stack_components.py).
+proxy in front of each of those two, an Event Grid topic receiver, and the management plane (ARM and
+Microsoft Graph, with a fault proxy and an Azurite of its own for the storage account whose keys it
+regenerates) (scripts/stack_components.py).
 
 State lives in .local/ (gitignored): pids in run/, logs in logs/, data in azurite/ and postgres/, TLS material
 in tls/, per-stack generated secrets in stack.json. Ports default as below and can be overridden with
 STACK_BLOB_PORT, STACK_QUEUE_PORT, STACK_TABLE_PORT, STACK_PG_PORT, STACK_KEYVAULT_PORT, STACK_IDENTITY_PORT,
-STACK_KEYVAULT_FAULTS_PORT, STACK_IDENTITY_FAULTS_PORT, STACK_EVENTGRID_PORT;
+STACK_KEYVAULT_FAULTS_PORT, STACK_IDENTITY_FAULTS_PORT, STACK_EVENTGRID_PORT, STACK_MANAGEMENT_PORT,
+STACK_MANAGEMENT_FAULTS_PORT, STACK_TARGET_BLOB_PORT;
 STACK_READY_TIMEOUT (seconds) bounds every readiness wait.
 """
 
@@ -40,10 +43,12 @@ from stack_processes import (
     HOST,
     LOCAL,
     LOGS,
+    MANAGEMENT_GROUP,
     PG_SOCKET_DIR,
     PORTS,
     RUN,
     STATE_FILE,
+    TARGET_ACCOUNT,
     TLS_DIR,
     TOKEN_KEY_FILE,
     Component,
@@ -64,6 +69,7 @@ STATE_FACTORIES: dict[str, Callable[[], str]] = {
     "client_id": lambda: str(uuid.uuid4()),
     "tenant_id": lambda: str(uuid.uuid4()),
     "outcome_topic_key": lambda: secrets.token_urlsafe(32),
+    "subscription_id": lambda: str(uuid.uuid4()),
 }
 
 
@@ -86,6 +92,9 @@ def env_values(state: dict[str, str]) -> dict[str, str]:
     kv_faulty = f"https://{HOST}:{PORTS.keyvault_faults}"
     identity_faulty = f"http://{HOST}:{PORTS.identity_faults}"
     eventgrid = f"https://{HOST}:{PORTS.eventgrid}"
+    management = f"https://{HOST}:{PORTS.management}"
+    management_faulty = f"https://{HOST}:{PORTS.management_faults}"
+    group = f"/subscriptions/{state['subscription_id']}/resourceGroups/{MANAGEMENT_GROUP}"
     storage = ";".join(
         [
             "DefaultEndpointsProtocol=http",
@@ -108,7 +117,15 @@ def env_values(state: dict[str, str]) -> dict[str, str]:
         "AzureWebJobsStorage": storage + ";",
         "ROTATION_QUEUE_NAME": "secret-rotation",
         "ROTATION_ALLOWED_VAULTS": ",".join([kv, kv_2, kv_faulty]),
-        "ROTATION_ALLOWED_SCOPES": f"postgresql://{HOST}:{PORTS.pg}",
+        "ROTATION_ALLOWED_SCOPES": ",".join([f"postgresql://{HOST}:{PORTS.pg}", group]),
+        # The management plane (ARM) of the issue-7 rotators; local stack only, Azure's defaults elsewhere.
+        "ROTATION_ARM_ENDPOINT": management,
+        "MANAGEMENT_SUBSCRIPTION_ID": state["subscription_id"],
+        "MANAGEMENT_RESOURCE_GROUP": group,
+        "MANAGEMENT_STORAGE_ACCOUNT_ID": f"{group}/providers/Microsoft.Storage/storageAccounts/{TARGET_ACCOUNT}",
+        "MANAGEMENT_CONTROL": f"{management}/__control",
+        "ARM_ENDPOINT_FAULTY": management_faulty,
+        "FAULTS_MANAGEMENT_CONTROL": f"{management_faulty}/__faults",
         "PGHOST": HOST,
         "PGPORT": str(PORTS.pg),
         "PG_ADMIN_DSN": f"host={PG_SOCKET_DIR} port={PORTS.pg} user=postgres dbname=postgres",

@@ -15,15 +15,18 @@ from pathlib import Path
 from stack_processes import (
     ACCOUNT,
     AZURITE_BIN,
+    AZURITE_BLOB_BIN,
     AZURITE_DIR,
     HEADER_FILE,
     HOST,
     IS_ROOT,
     LOGS,
+    MANAGEMENT_DIR,
     PG_DATA,
     PG_ROOT,
     PG_SOCKET_DIR,
     PORTS,
+    TARGET_ACCOUNT,
     TIMEOUT,
     TLS_DIR,
     TOKEN_KEY_FILE,
@@ -94,6 +97,21 @@ def start_eventgrid(state: dict[str, str]) -> subprocess.Popen[bytes]:
     cmd = [python_bin(), "-m", "tests.doubles.eventgrid_topic", "--host", HOST, "--port", str(PORTS.eventgrid)]
     cmd += [*SERVER_TLS, "--key-file", str(TOKEN_KEY_FILE), "--topic-key-file", str(TOPIC_KEY_FILE)]
     return spawn("eventgrid", (PORTS.eventgrid,), cmd)
+
+
+def start_management(state: dict[str, str]) -> subprocess.Popen[bytes]:
+    cmd = [python_bin(), "-m", "tests.doubles.management", "--host", HOST, "--port", str(PORTS.management)]
+    cmd += [*SERVER_TLS, "--key-file", str(TOKEN_KEY_FILE), "--tenant-id", state["tenant_id"]]
+    cmd += ["--subscription-id", state["subscription_id"], "--state-dir", str(MANAGEMENT_DIR)]
+    cmd += ["--azurite-bin", str(AZURITE_BLOB_BIN), "--target-account", TARGET_ACCOUNT]
+    cmd += ["--target-blob-port", str(PORTS.target_blob)]
+    cmd += ["--pg-admin-dsn", f"host={PG_SOCKET_DIR} port={PORTS.pg} user=postgres dbname=postgres"]
+    return spawn("management", (PORTS.management, PORTS.target_blob), cmd)
+
+
+def start_management_faults(_: dict[str, str]) -> subprocess.Popen[bytes]:
+    upstream = f"https://{HOST}:{PORTS.management}"
+    return _faults("management-faults", PORTS.management_faults, upstream, tls=True)
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------------
@@ -223,5 +241,18 @@ COMPONENTS = [
     ),
     Component(
         "eventgrid", (PORTS.eventgrid,), start_eventgrid, lambda: https_ok(f"https://{HOST}:{PORTS.eventgrid}/ping")
+    ),
+    # Ready once its storage account's Azurite answers too (the double starts that Azurite itself).
+    Component(
+        "management",
+        (PORTS.management, PORTS.target_blob),
+        start_management,
+        lambda: https_ok(f"https://{HOST}:{PORTS.management}/ping") and port_open(PORTS.target_blob),
+    ),
+    Component(
+        "management-faults",
+        (PORTS.management_faults,),
+        start_management_faults,
+        lambda: https_ok(f"https://{HOST}:{PORTS.management_faults}/__faults/stats"),
     ),
 ]

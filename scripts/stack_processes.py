@@ -33,6 +33,11 @@ TOKEN_KEY_FILE = LOCAL / "token.key"
 HEADER_FILE = LOCAL / "identity-header"
 TOPIC_KEY_FILE = LOCAL / "eventgrid-topic.key"
 ENV_FILE = LOCAL / "stack.env"
+MANAGEMENT_DIR = LOCAL / "management"
+AZURITE_BLOB_BIN = REPO / ".cache" / "node" / "node_modules" / ".bin" / "azurite-blob"
+# The storage account whose keys the storage-account-key rotator regenerates (served by its own Azurite).
+TARGET_ACCOUNT = "rotationtarget"
+MANAGEMENT_GROUP = "rotation-local"
 AZURITE_BIN = REPO / ".cache" / "node" / "node_modules" / ".bin" / "azurite"
 HOST = "127.0.0.1"
 ACCOUNT = "devstoreaccount1"
@@ -63,6 +68,10 @@ class Ports:
     keyvault_faults: int = _port("STACK_KEYVAULT_FAULTS_PORT", 8444)
     identity_faults: int = _port("STACK_IDENTITY_FAULTS_PORT", 8082)
     eventgrid: int = _port("STACK_EVENTGRID_PORT", 8445)
+    # The management-plane double, the fault proxy in front of it, and the Azurite of its storage account.
+    management: int = _port("STACK_MANAGEMENT_PORT", 8446)
+    management_faults: int = _port("STACK_MANAGEMENT_FAULTS_PORT", 8447)
+    target_blob: int = _port("STACK_TARGET_BLOB_PORT", 10010)
 
 
 PORTS = Ports()

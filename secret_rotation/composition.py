@@ -78,7 +78,13 @@ def build_service(settings: Settings, registry: RotatorRegistry | None = None) -
     reporter = OutcomeReporter(_outcome_sink(settings, credential, retry, closers))
     closers.append(credential.close)
     # Rotators get the same identity for management APIs; their endpoints default to Azure's public cloud.
-    context = ProviderContext(credential=credential, ca_bundle=settings.keyvault_ca_bundle)
+    context = ProviderContext(
+        credential=credential,
+        arm_endpoint=settings.arm_endpoint or ProviderContext.arm_endpoint,
+        graph_endpoint=settings.graph_endpoint or ProviderContext.graph_endpoint,
+        authority_host=settings.authority_host or ProviderContext.authority_host,
+        ca_bundle=settings.keyvault_ca_bundle,
+    )
     engine = RotationEngine(stores, registry or RotatorRegistry(context=context), scopes, lock)
     return Service(
         intake=Intake(stores, scopes, queue, reporter),

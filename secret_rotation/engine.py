@@ -167,8 +167,14 @@ class RotationEngine:
     ) -> Outcome:
         if record.step is Step.CREATED:
             run.step = "apply"
-            await self._apply(run, current, record, config, rotator)
-            record = await run.pending.advance(record, Step.APPLIED)
+            issued = await self._apply(run, current, record, config, rotator)
+            if issued is None:
+                record = await run.pending.advance(record, Step.APPLIED)
+            else:
+                # The provider chose the value: it goes to Key Vault before anything relies on it.
+                value = rotator.render(issued)
+                run.redactor.remember(issued.secret, value)
+                record = await run.pending.store_issued(record, issued, value)
         if record.step is Step.APPLIED:
             run.step = "verify"
             stored_value = await run.pending.read_back(record)
@@ -196,12 +202,13 @@ class RotationEngine:
         record: PendingRecord,
         config: RotationConfig,
         rotator: Rotator,
-    ) -> None:
+    ) -> Credential | None:
         new = rotator.parse(record.credential_id, record.value)
-        if await rotator.accepts(config, new):
-            return  # applied before a crash; changing it again would gain nothing
+        # A provider-issued credential's placeholder is never accepted: there is nothing to ask.
+        if not rotator.issues_credentials and await rotator.accepts(config, new):
+            return None  # applied before a crash; changing it again would gain nothing
         admin = await self._admin_credential(run, config)
-        await rotator.apply(
+        return await rotator.apply(
             ApplyRequest(
                 config=config,
                 new=new,

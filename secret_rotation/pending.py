@@ -156,6 +156,19 @@ class PendingRecords:
         )
         return replace(record, step=step)
 
+    async def store_issued(self, record: PendingRecord, credential: Credential, value: SecretValue) -> PendingRecord:
+        """Record a credential the provider issued during `apply`: a new version holding it, step
+        `applied`, in one write (the placeholder version before it never held a credential)."""
+        if record.step is not Step.CREATED or credential.credential_id != record.credential_id:
+            raise ValueError("an issued credential replaces the placeholder of a created record only")
+        stored = await self._store.set(
+            pending_name(record.secret_name),
+            value,
+            tags=_record_tags(record, Step.APPLIED),
+            content_type=record.content_type,
+        )
+        return replace(record, version=stored.version, step=Step.APPLIED, value=value)
+
     async def complete(self, record: PendingRecord) -> str | None:
         """Close the record; returns a warning when only the clean-up of the old version failed."""
         name = pending_name(record.secret_name)

@@ -14,6 +14,7 @@ from .rotator import ProviderContext, Rotator
 BUILTIN_ROTATORS: Mapping[str, str] = {
     "postgres-role": "rotators.postgres_role:PostgresRoleRotator",
     "postgres-dual-user": "rotators.postgres_dual_user:PostgresDualUserRotator",
+    "storage-account-key": "rotators.storage_account_key:StorageAccountKeyRotator",
 }
 
 

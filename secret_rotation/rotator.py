@@ -7,8 +7,12 @@ implements three hooks:
 Required
     `scope(config) -> str`        canonical provider scope, checked against ROTATION_ALLOWED_SCOPES;
                                   raise ConfigurationError for an unusable ProviderAddress.
-    `apply(request) -> None`      make the provider accept `request.new` (idempotent: the engine first
-                                  asks `accepts`, but a retried apply must also be harmless).
+    `apply(request) -> Credential | None`
+                                  make the provider accept `request.new` (idempotent: the engine first
+                                  asks `accepts`, but a retried apply must also be harmless) and return
+                                  None. A rotator whose provider issues the credential itself (a
+                                  regenerated storage key, a Graph password) sets `issues_credentials`
+                                  and returns the issued credential instead; see below.
     `accepts(config, credential) -> bool`
                                   a real login; False when the provider rejects the credential,
                                   TransientError when it cannot tell (unreachable, throttled).
@@ -19,6 +23,14 @@ Optional
     `render(credential) / parse(credential_id, value)` the secret value's format; default: the bare
                                                        password or key (Microsoft's samples' format).
     `validate(config)`                                 extra tag checks; call super().
+
+Provider-issued credentials (`issues_credentials = True`): some providers choose the new value
+(`regenerateKey`, Graph `addPassword`), so the pending record cannot hold it before `apply`. The engine
+then writes the pending record with `generate`'s value as a placeholder the provider never sees, calls
+`apply` without asking `accepts` first, and stores the credential `apply` returns in the pending record
+(step `applied`, one write) before verifying it. A crash between the provider's answer and that write
+makes the redelivery call `apply` again: such a rotator must leave nothing behind that only the lost
+answer knew about (a storage key is simply regenerated again; see docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -72,6 +84,7 @@ class ProviderContext:
 class Rotator(ABC):
     name: ClassVar[str]
     pattern: ClassVar[Pattern]
+    issues_credentials: ClassVar[bool] = False
 
     def __init__(self, context: ProviderContext | None = None) -> None:
         self.context = context or ProviderContext()
@@ -80,7 +93,7 @@ class Rotator(ABC):
     def scope(self, config: RotationConfig) -> str: ...
 
     @abstractmethod
-    async def apply(self, request: ApplyRequest) -> None: ...
+    async def apply(self, request: ApplyRequest) -> Credential | None: ...
 
     @abstractmethod
     async def accepts(self, config: RotationConfig, credential: Credential) -> bool: ...

@@ -29,6 +29,11 @@ STORAGE_CONNECTION = "AzureWebJobsStorage"
 STORAGE_QUEUE_SERVICE_URI = "AzureWebJobsStorage__queueServiceUri"
 STORAGE_BLOB_SERVICE_URI = "AzureWebJobsStorage__blobServiceUri"
 STORAGE_CLIENT_ID = "AzureWebJobsStorage__clientId"
+# Local stack only: where the management planes are (the rotators' ProviderContext); Azure's public
+# cloud when unset.
+ARM_ENDPOINT = "ROTATION_ARM_ENDPOINT"
+GRAPH_ENDPOINT = "ROTATION_GRAPH_ENDPOINT"
+AUTHORITY_HOST = "ROTATION_AUTHORITY_HOST"
 # Read by azure-identity itself: the client id of the user-assigned managed identity.
 MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
 
@@ -110,6 +115,9 @@ class Settings:
     verify_challenge_resource: bool = True
     storage: StorageSettings = StorageSettings(None, None, None, None)
     managed_identity_client_id: str | None = None
+    arm_endpoint: str | None = None
+    graph_endpoint: str | None = None
+    authority_host: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -136,4 +144,7 @@ class Settings:
                 client_id=env.get(STORAGE_CLIENT_ID) or None,
             ),
             managed_identity_client_id=env.get(MANAGED_IDENTITY_CLIENT_ID) or None,
+            arm_endpoint=env.get(ARM_ENDPOINT) or None,
+            graph_endpoint=env.get(GRAPH_ENDPOINT) or None,
+            authority_host=env.get(AUTHORITY_HOST) or None,
         )

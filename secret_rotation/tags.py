@@ -47,9 +47,12 @@ class RotationConfig:
     @classmethod
     def from_tags(cls, secret_name: str, tags: Mapping[str, str] | None) -> RotationConfig:
         tags = tags or {}
-        rotator_type = tags.get(Tag.ROTATOR_TYPE, "").strip()
+        rotator_type = tags.get(Tag.ROTATOR_TYPE, "").strip() or infer_rotator(tags.get(Tag.PROVIDER_ADDRESS, ""))
         if not rotator_type:
-            raise UnknownRotatorError(f"secret {secret_name} has no {Tag.ROTATOR_TYPE} tag")
+            raise UnknownRotatorError(
+                f"secret {secret_name} has no {Tag.ROTATOR_TYPE} tag and its {Tag.PROVIDER_ADDRESS} "
+                "is not an ARM resource ID of a type with a built-in rotator"
+            )
         return cls(
             rotator_type=rotator_type,
             credential_id=_required(secret_name, tags, Tag.CREDENTIAL_ID),
@@ -58,6 +61,27 @@ class RotationConfig:
             alternate_credential_id=tags.get(Tag.ALTERNATE_CREDENTIAL_ID, "").strip() or None,
             admin_secret_name=tags.get(Tag.ADMIN_SECRET_NAME, "").strip() or None,
         )
+
+
+# Microsoft's tutorials tag a secret with a resource ID and no rotator name: the resource type implies it.
+ROTATORS_BY_RESOURCE_TYPE: Mapping[str, str] = {
+    "microsoft.storage/storageaccounts": "storage-account-key",
+}
+
+
+def infer_rotator(provider_address: str) -> str | None:
+    """The built-in rotator for the resource type of an ARM resource ID, or None."""
+    address = provider_address.strip()
+    if not address.lower().startswith("/subscriptions/"):
+        return None
+    from azure.mgmt.core.tools import is_valid_resource_id, parse_resource_id
+
+    if not is_valid_resource_id(address):
+        return None
+    parts = parse_resource_id(address)
+    if "child_type_1" in parts:
+        return None  # a child resource is never what a rotator manages
+    return ROTATORS_BY_RESOURCE_TYPE.get(f"{parts.get('namespace', '')}/{parts.get('type', '')}".lower())
 
 
 def _required(secret_name: str, tags: Mapping[str, str], tag: Tag) -> str:

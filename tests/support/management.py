@@ -1,0 +1,64 @@
+"""Helpers for tests of the management-plane rotators: their ProviderContext on the local stack, the
+management double's control API, and the target storage account's keys as ARM reports them."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from secret_rotation.rotator import ProviderContext
+from tests.support.hygiene import HYGIENE
+
+
+@contextlib.asynccontextmanager
+async def provider_context(env: dict[str, str], arm_endpoint: str | None = None) -> AsyncIterator[ProviderContext]:
+    """What composition gives rotators on the local stack: the managed identity and the doubles' URLs."""
+    from azure.identity.aio import ManagedIdentityCredential
+
+    credential = ManagedIdentityCredential(client_id=env["AZURE_CLIENT_ID"])
+    async with credential:
+        yield ProviderContext(
+            credential=credential,
+            arm_endpoint=arm_endpoint or env["ROTATION_ARM_ENDPOINT"],
+            ca_bundle=env["KEYVAULT_CA_BUNDLE"],
+        )
+
+
+class ManagementControl:
+    """The management double's test-only control API."""
+
+    def __init__(self, http: aiohttp.ClientSession, env: dict[str, str]) -> None:
+        self.http, self.base = http, env["MANAGEMENT_CONTROL"]
+
+    async def _json(self, method: str, path: str, body: Any = None) -> Any:
+        async with self.http.request(method, self.base + path, json=body) as response:
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+    async def requests(self) -> list[dict[str, Any]]:
+        seen: list[dict[str, Any]] = await self._json("GET", "/requests")
+        return seen
+
+    async def reset(self) -> None:
+        await self._json("POST", "/requests/reset")
+
+    async def regenerations(self) -> int:
+        return int((await self._json("GET", "/storage/regenerations"))["regenerations"])
+
+
+async def storage_keys(context: ProviderContext, resource_id: str) -> dict[str, str]:
+    """{"key1": value, "key2": value} of the target account, read through ARM like any client would."""
+    from azure.mgmt.storage.aio import StorageManagementClient
+
+    from rotators.azure_management import arm_client, parse_resource
+
+    address = parse_resource(resource_id, "Microsoft.Storage/storageAccounts")
+    async with arm_client(StorageManagementClient, context, address.subscription) as client:
+        listing = await client.storage_accounts.list_keys(address.resource_group, address.name)
+    keys = {k.key_name or "": k.value or "" for k in listing.keys_property or []}
+    for value in keys.values():
+        HYGIENE.track(value)
+    return keys
