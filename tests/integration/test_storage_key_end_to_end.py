@@ -1,0 +1,131 @@
+"""A secret shaped exactly like Microsoft's dual-credential Storage tutorial, through both registered
+functions, Azurite's queue, the Key Vault double, the management double and the account's own Azurite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from azure.keyvault.secrets.aio import SecretClient
+
+from rotators.storage_account_key import StorageAccountKeyRotator
+from secret_rotation.rotator import Credential, ProviderContext
+from secret_rotation.secret_value import SecretValue
+from secret_rotation.tags import RotationConfig
+from tests.support.events import key_vault_event
+from tests.support.host import LocalFunctionsHost
+from tests.support.management import ManagementControl, provider_context, storage_keys
+from tests.support.stack import near_expiry, outcomes, time_shift, unique
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def context(stack_environ: dict[str, str]) -> AsyncIterator[ProviderContext]:
+    async with provider_context(stack_environ) as context:
+        yield context
+
+
+async def seed_tutorial_secret(
+    vault: SecretClient, context: ProviderContext, address: str, leak: list[str], prefix: str = "storage-key"
+) -> tuple[str, str]:
+    """Microsoft's tutorial: value = key1, tags CredentialId, ProviderAddress, ValidityPeriodDays only."""
+    keys = await storage_keys(context, address)
+    leak.extend(keys.values())
+    name = unique(prefix)
+    secret = await vault.set_secret(
+        name,
+        keys["key1"],
+        tags={"CredentialId": "key1", "ProviderAddress": address, "ValidityPeriodDays": "60"},
+        expires_on=near_expiry(),
+    )
+    assert secret.properties.version
+    return name, secret.properties.version
+
+
+async def _accepted(context: ProviderContext, address: str, key_name: str, value: str) -> bool:
+    config = RotationConfig("storage-account-key", "key1", address, 60)
+    return await StorageAccountKeyRotator(context).accepts(config, Credential(key_name, SecretValue(value)))
+
+
+async def _rotate(host: LocalFunctionsHost, env: dict[str, str], name: str, version: str) -> None:
+    await host.deliver_event(key_vault_event(env["KEYVAULT_URL"], name, version))
+    deliveries = await host.drain_queue(env["AzureWebJobsStorage"], env["ROTATION_QUEUE_NAME"])
+    assert [d.error for d in deliveries] == [None]
+
+
+async def test_the_tutorial_secret_rotates_key2_then_key1_and_the_previous_key_keeps_working(
+    host: LocalFunctionsHost,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    context: ProviderContext,
+    leak_check: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    address = stack_environ["MANAGEMENT_STORAGE_ACCOUNT_ID"]
+    name, version = await seed_tutorial_secret(vault, context, address, leak_check)
+    first_key1 = (await vault.get_secret(name)).value or ""
+
+    await _rotate(host, stack_environ, name, version)
+    second = await vault.get_secret(name)
+    leak_check.append(second.value or "")
+    keys = await storage_keys(context, address)
+    assert second.properties.tags and second.properties.tags["CredentialId"] == "key2"
+    assert "AlternateCredentialId" not in second.properties.tags, "no tag the tutorial did not ask for"
+    assert second.value == keys["key2"] and keys["key1"] == first_key1
+    assert await _accepted(context, address, "key2", second.value or ""), "Azurite accepts the new key"
+    assert await _accepted(context, address, "key1", first_key1), "the previous version's key still works"
+    assert [o["status"] for o in outcomes(caplog)] == ["RotationEnqueued", "SecretRotated"]
+
+    # A month on, the next rotation regenerates key1: the version readers hold (key2) keeps working.
+    await time_shift(stack_environ, days=31)
+    assert second.properties.version
+    await _rotate(host, stack_environ, name, second.properties.version)
+    third = await vault.get_secret(name)
+    leak_check.append(third.value or "")
+    assert third.properties.tags and third.properties.tags["CredentialId"] == "key1"
+    assert third.value != first_key1
+    assert await _accepted(context, address, "key1", third.value or "")
+    assert await _accepted(context, address, "key2", second.value or "")
+    assert not await _accepted(context, address, "key1", first_key1)
+
+
+@pytest.mark.parametrize(
+    ("address_of", "reason"),
+    [
+        (lambda env: env["MANAGEMENT_STORAGE_ACCOUNT_ID"].replace("rotation-local", "elsewhere"), "outside"),
+        (lambda env: env["MANAGEMENT_STORAGE_ACCOUNT_ID"] + "/blobServices/default", "RotatorType"),
+    ],
+    ids=["out-of-scope", "child-resource"],
+)
+async def test_an_unusable_provider_address_is_refused_before_any_management_call(
+    host: LocalFunctionsHost,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    http: aiohttp.ClientSession,
+    leak_check: list[str],
+    caplog: pytest.LogCaptureFixture,
+    address_of: object,
+    reason: str,
+) -> None:
+    assert callable(address_of)
+    name = unique("storage-refused")
+    leak_check.append("not-a-key-value")
+    secret = await vault.set_secret(
+        name,
+        "not-a-key-value",
+        tags={"CredentialId": "key1", "ProviderAddress": address_of(stack_environ), "ValidityPeriodDays": "60"},
+        expires_on=near_expiry(),
+    )
+    control = ManagementControl(http, stack_environ)
+    await control.reset()
+    caplog.clear()
+
+    await _rotate(host, stack_environ, name, secret.properties.version or "")
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "secret_rotation"]
+    assert len([line for line in lines if line.startswith("SecretRotationFailed")]) == 1, lines
+    assert reason in next(line for line in lines if line.startswith("SecretRotationFailed"))
+    assert await control.requests() == [], "the management double saw no request"
+    assert len([v async for v in vault.list_properties_of_secret_versions(name)]) == 1
