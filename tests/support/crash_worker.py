@@ -21,9 +21,10 @@ CRASH_EXIT_CODE = 86
 
 
 def _install(crash_at: int, effects: list[str]) -> None:
-    from rotators.postgres_dual_user import PostgresDualUserRotator
-    from rotators.postgres_role import PostgresRoleRotator
+    import importlib
+
     from secret_rotation.keyvault_store import KeyVaultSecretStore
+    from secret_rotation.registry import BUILTIN_ROTATORS
 
     def boundary() -> None:
         if len(effects) == crash_at:
@@ -44,8 +45,10 @@ def _install(crash_at: int, effects: list[str]) -> None:
 
     wrap(KeyVaultSecretStore, "set")
     wrap(KeyVaultSecretStore, "update")
-    wrap(PostgresRoleRotator, "apply")
-    wrap(PostgresDualUserRotator, "apply")
+    # Every built-in rotator's provider change is a boundary.
+    for path in BUILTIN_ROTATORS.values():
+        module, _, name = path.partition(":")
+        wrap(getattr(importlib.import_module(module), name), "apply")
 
 
 async def _run(crash_at: int, body: str) -> dict[str, Any]:
