@@ -120,6 +120,7 @@ def env_values(state: dict[str, str]) -> dict[str, str]:
         "ROTATION_ALLOWED_SCOPES": ",".join([f"postgresql://{HOST}:{PORTS.pg}", group]),
         # The management plane (ARM) of the issue-7 rotators; local stack only, Azure's defaults elsewhere.
         "ROTATION_ARM_ENDPOINT": management,
+        "ROTATION_DATABASE_PORT": str(PORTS.pg),
         "MANAGEMENT_SUBSCRIPTION_ID": state["subscription_id"],
         "MANAGEMENT_RESOURCE_GROUP": group,
         "MANAGEMENT_STORAGE_ACCOUNT_ID": f"{group}/providers/Microsoft.Storage/storageAccounts/{TARGET_ACCOUNT}",

@@ -84,6 +84,7 @@ def build_service(settings: Settings, registry: RotatorRegistry | None = None) -
         graph_endpoint=settings.graph_endpoint or ProviderContext.graph_endpoint,
         authority_host=settings.authority_host or ProviderContext.authority_host,
         ca_bundle=settings.keyvault_ca_bundle,
+        database_port=settings.database_port,
     )
     engine = RotationEngine(stores, registry or RotatorRegistry(context=context), scopes, lock)
     return Service(

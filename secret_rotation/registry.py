@@ -15,6 +15,7 @@ BUILTIN_ROTATORS: Mapping[str, str] = {
     "postgres-role": "rotators.postgres_role:PostgresRoleRotator",
     "postgres-dual-user": "rotators.postgres_dual_user:PostgresDualUserRotator",
     "storage-account-key": "rotators.storage_account_key:StorageAccountKeyRotator",
+    "postgres-flexible-admin": "rotators.postgres_flexible_admin:PostgresFlexibleAdminRotator",
 }
 
 

@@ -79,6 +79,9 @@ class ProviderContext:
     graph_endpoint: str = "https://graph.microsoft.com"
     authority_host: str = "https://login.microsoftonline.com"
     ca_bundle: str | None = None  # local stack only: the CA that signs the doubles' certificates
+    # Local stack only: the port a database login check uses instead of the service's standard one
+    # (the stack's PostgreSQL stands in for every flexible server), where TLS is then optional.
+    database_port: int | None = None
 
 
 class Rotator(ABC):

@@ -34,6 +34,7 @@ STORAGE_CLIENT_ID = "AzureWebJobsStorage__clientId"
 ARM_ENDPOINT = "ROTATION_ARM_ENDPOINT"
 GRAPH_ENDPOINT = "ROTATION_GRAPH_ENDPOINT"
 AUTHORITY_HOST = "ROTATION_AUTHORITY_HOST"
+DATABASE_PORT = "ROTATION_DATABASE_PORT"
 # Read by azure-identity itself: the client id of the user-assigned managed identity.
 MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
 
@@ -118,6 +119,7 @@ class Settings:
     arm_endpoint: str | None = None
     graph_endpoint: str | None = None
     authority_host: str | None = None
+    database_port: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -147,4 +149,5 @@ class Settings:
             arm_endpoint=env.get(ARM_ENDPOINT) or None,
             graph_endpoint=env.get(GRAPH_ENDPOINT) or None,
             authority_host=env.get(AUTHORITY_HOST) or None,
+            database_port=int(_number(env, DATABASE_PORT, 0)) or None,
         )

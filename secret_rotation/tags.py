@@ -66,6 +66,7 @@ class RotationConfig:
 # Microsoft's tutorials tag a secret with a resource ID and no rotator name: the resource type implies it.
 ROTATORS_BY_RESOURCE_TYPE: Mapping[str, str] = {
     "microsoft.storage/storageaccounts": "storage-account-key",
+    "microsoft.dbforpostgresql/flexibleservers": "postgres-flexible-admin",
 }
 
 

@@ -162,7 +162,7 @@ def create_app(plane: Plane, providers: Sequence[Callable[[web.Application], Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    from tests.doubles import management_storage
+    from tests.doubles import management_servers, management_storage
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     storage = management_storage.TargetAccount(
         args.target_account, args.state_dir, args.azurite_bin, args.host, args.target_blob_port
     )
-    providers = [storage.install]
+    providers = [storage.install, management_servers.Servers(args.pg_admin_dsn).install]
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(args.cert, args.key)
     web.run_app(

@@ -24,6 +24,7 @@ async def provider_context(env: dict[str, str], arm_endpoint: str | None = None)
             credential=credential,
             arm_endpoint=arm_endpoint or env["ROTATION_ARM_ENDPOINT"],
             ca_bundle=env["KEYVAULT_CA_BUNDLE"],
+            database_port=int(env["ROTATION_DATABASE_PORT"]),
         )
 
 
@@ -45,8 +46,21 @@ class ManagementControl:
     async def reset(self) -> None:
         await self._json("POST", "/requests/reset")
 
+    async def create_server(self, kind: str, name: str, administrator_login: str) -> None:
+        """A PostgreSQL flexible server (`flexibleServers`, backed by the stack's PostgreSQL) or an Azure
+        SQL server (`sqlServers`) in the double's resource group."""
+        await self._json("PUT", f"/servers/{kind}/{name}", {"administratorLogin": administrator_login})
+
+    async def password_updates(self, kind: str, name: str) -> int:
+        return int((await self._json("GET", f"/servers/{kind}/{name}"))["passwordUpdates"])
+
     async def regenerations(self) -> int:
         return int((await self._json("GET", "/storage/regenerations"))["regenerations"])
+
+
+def server_id(env: dict[str, str], kind: str, name: str) -> str:
+    provider = {"flexibleServers": "Microsoft.DBforPostgreSQL/flexibleServers", "sqlServers": "Microsoft.Sql/servers"}
+    return f"{env['MANAGEMENT_RESOURCE_GROUP']}/providers/{provider[kind]}/{name}"
 
 
 async def storage_keys(context: ProviderContext, resource_id: str) -> dict[str, str]:
