@@ -46,7 +46,7 @@ async def test_one_polled_password_update_then_the_new_password_logs_in_and_the_
     assert not await rotator.accepts(config, new)
     await control.reset()
 
-    assert await rotator.apply(ApplyRequest(config, new, current)) is None
+    await rotator.apply(ApplyRequest(config, new, current))
 
     assert await control.password_updates("flexibleServers", server) == 1
     seen = [r["path"] for r in await control.requests()]
