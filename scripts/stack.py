@@ -121,6 +121,7 @@ def env_values(state: dict[str, str]) -> dict[str, str]:
         # The management plane (ARM) of the issue-7 rotators; local stack only, Azure's defaults elsewhere.
         "ROTATION_ARM_ENDPOINT": management,
         "ROTATION_DATABASE_PORT": str(PORTS.pg),
+        "ROTATION_SQL_LOGIN_CHECK": f"{management}/__control/servers/sqlServers",
         "MANAGEMENT_SUBSCRIPTION_ID": state["subscription_id"],
         "MANAGEMENT_RESOURCE_GROUP": group,
         "MANAGEMENT_STORAGE_ACCOUNT_ID": f"{group}/providers/Microsoft.Storage/storageAccounts/{TARGET_ACCOUNT}",

@@ -85,6 +85,7 @@ def build_service(settings: Settings, registry: RotatorRegistry | None = None) -
         authority_host=settings.authority_host or ProviderContext.authority_host,
         ca_bundle=settings.keyvault_ca_bundle,
         database_port=settings.database_port,
+        sql_login_check=settings.sql_login_check,
     )
     engine = RotationEngine(stores, registry or RotatorRegistry(context=context), scopes, lock)
     return Service(

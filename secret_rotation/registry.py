@@ -16,6 +16,7 @@ BUILTIN_ROTATORS: Mapping[str, str] = {
     "postgres-dual-user": "rotators.postgres_dual_user:PostgresDualUserRotator",
     "storage-account-key": "rotators.storage_account_key:StorageAccountKeyRotator",
     "postgres-flexible-admin": "rotators.postgres_flexible_admin:PostgresFlexibleAdminRotator",
+    "azure-sql-admin": "rotators.azure_sql_admin:AzureSqlAdminRotator",
 }
 
 

@@ -82,6 +82,9 @@ class ProviderContext:
     # Local stack only: the port a database login check uses instead of the service's standard one
     # (the stack's PostgreSQL stands in for every flexible server), where TLS is then optional.
     database_port: int | None = None
+    # Local stack only: no SQL Server runs here, so Azure SQL login checks go to this endpoint of the
+    # management double (its record of the password) instead of a TDS login.
+    sql_login_check: str | None = None
 
 
 class Rotator(ABC):

@@ -35,6 +35,7 @@ ARM_ENDPOINT = "ROTATION_ARM_ENDPOINT"
 GRAPH_ENDPOINT = "ROTATION_GRAPH_ENDPOINT"
 AUTHORITY_HOST = "ROTATION_AUTHORITY_HOST"
 DATABASE_PORT = "ROTATION_DATABASE_PORT"
+SQL_LOGIN_CHECK = "ROTATION_SQL_LOGIN_CHECK"
 # Read by azure-identity itself: the client id of the user-assigned managed identity.
 MANAGED_IDENTITY_CLIENT_ID = "AZURE_CLIENT_ID"
 
@@ -120,6 +121,7 @@ class Settings:
     graph_endpoint: str | None = None
     authority_host: str | None = None
     database_port: int | None = None
+    sql_login_check: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -150,4 +152,5 @@ class Settings:
             graph_endpoint=env.get(GRAPH_ENDPOINT) or None,
             authority_host=env.get(AUTHORITY_HOST) or None,
             database_port=int(_number(env, DATABASE_PORT, 0)) or None,
+            sql_login_check=env.get(SQL_LOGIN_CHECK) or None,
         )

@@ -67,6 +67,7 @@ class RotationConfig:
 ROTATORS_BY_RESOURCE_TYPE: Mapping[str, str] = {
     "microsoft.storage/storageaccounts": "storage-account-key",
     "microsoft.dbforpostgresql/flexibleservers": "postgres-flexible-admin",
+    "microsoft.sql/servers": "azure-sql-admin",
 }
 
 

@@ -9,8 +9,9 @@ A flexible server is the stack's PostgreSQL: the password is applied to its admi
 a real login proves it. An Azure SQL server has no local engine: the double keeps a salted hash of the
 password and answers login checks on its control API (the SQL rotator's local login seam).
 
-Control API: PUT /__control/servers/{kind}/{name} {"administratorLogin"} creates a server (kind
-`flexibleServers` or `sqlServers`); GET /__control/servers/{kind}/{name} reports its `passwordUpdates`;
+Control API: PUT /__control/servers/{kind}/{name} {"administratorLogin", "administratorLoginPassword"?}
+creates a server (kind `flexibleServers` or `sqlServers`); GET /__control/servers/{kind}/{name} reports
+its `passwordUpdates`;
 POST /__control/servers/sqlServers/{name}/login {"login", "password"} -> {"accepted": bool}.
 """
 
@@ -192,7 +193,10 @@ class Servers:
         if kind not in KINDS:
             return web.json_response({"error": f"kind must be one of {sorted(KINDS)}"}, status=400)
         body = await request.json()
-        self.servers[(kind, name.lower())] = Server(kind, name, body["administratorLogin"])
+        server = Server(kind, name, body["administratorLogin"])
+        if kind == "sqlServers" and body.get("administratorLoginPassword"):
+            await self._apply(server, body["administratorLoginPassword"])
+        self.servers[(kind, name.lower())] = server
         return web.json_response({"created": name})
 
     async def describe(self, request: web.Request) -> web.Response:

@@ -32,7 +32,7 @@ from tests.support.stack import Postgres, break_lock, near_expiry, readable_valu
 pytestmark = pytest.mark.integration
 
 # (double's server kind, rotator) for each admin-password rotator.
-KINDS = {"postgres-flexible-admin": "flexibleServers"}
+KINDS = {"postgres-flexible-admin": "flexibleServers", "azure-sql-admin": "sqlServers"}
 
 
 @dataclass
@@ -62,8 +62,12 @@ async def _server(
 ) -> Admin:
     kind = KINDS[rotator]
     server = f"srv-{uuid.uuid4().hex[:10]}"
-    login, password = await postgres.create_role("flexadmin")
-    await control.create_server(kind, server, login)
+    # A real PostgreSQL role backs a flexible server; a SQL server exists only in the double.
+    if kind == "flexibleServers":
+        login, password = await postgres.create_role("flexadmin")
+    else:
+        login, password = "sqladmin", postgres.new_password()
+    await control.create_server(kind, server, login, password)
     address = server_id(env, kind, server)
     provider = RotatorRegistry(context=context).get(rotator)
 

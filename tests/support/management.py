@@ -25,6 +25,7 @@ async def provider_context(env: dict[str, str], arm_endpoint: str | None = None)
             arm_endpoint=arm_endpoint or env["ROTATION_ARM_ENDPOINT"],
             ca_bundle=env["KEYVAULT_CA_BUNDLE"],
             database_port=int(env["ROTATION_DATABASE_PORT"]),
+            sql_login_check=env["ROTATION_SQL_LOGIN_CHECK"],
         )
 
 
@@ -46,10 +47,11 @@ class ManagementControl:
     async def reset(self) -> None:
         await self._json("POST", "/requests/reset")
 
-    async def create_server(self, kind: str, name: str, administrator_login: str) -> None:
+    async def create_server(self, kind: str, name: str, administrator_login: str, password: str | None = None) -> None:
         """A PostgreSQL flexible server (`flexibleServers`, backed by the stack's PostgreSQL) or an Azure
-        SQL server (`sqlServers`) in the double's resource group."""
-        await self._json("PUT", f"/servers/{kind}/{name}", {"administratorLogin": administrator_login})
+        SQL server (`sqlServers`, with its first password) in the double's resource group."""
+        body = {"administratorLogin": administrator_login, "administratorLoginPassword": password}
+        await self._json("PUT", f"/servers/{kind}/{name}", body)
 
     async def password_updates(self, kind: str, name: str) -> int:
         return int((await self._json("GET", f"/servers/{kind}/{name}"))["passwordUpdates"])

@@ -1,0 +1,132 @@
+"""Single credential: the administrator password of an Azure SQL logical server (Microsoft's
+single-credential tutorial).
+
+Tags: `CredentialId` = the server's administrator login, `ProviderAddress` = the server's ARM resource ID
+(`Microsoft.Sql/servers`). Secret value: the bare password.
+The password changes through `azure-mgmt-sql` (a server `PATCH`, a long-running operation polled to
+completion). Verification goes through one connector seam, `SqlLogin`: a real TDS login (python-tds, TLS
+against the system CAs) to the server's FQDN on 1433 in Azure. No SQL Server runs in the local stack, so
+there `ProviderContext.sql_login_check` sends the check to the management double's record of the
+password instead: the TDS path is not exercised by this repository's tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Protocol
+
+from secret_rotation.errors import ConfigurationError, TransientError
+from secret_rotation.rotator import ApplyRequest, Credential, ProviderContext, SingleCredentialRotator
+from secret_rotation.tags import RotationConfig
+
+from .azure_management import ResourceAddress, arm_client, call, complete, parse_resource
+
+if TYPE_CHECKING:
+    from azure.mgmt.sql.aio import SqlManagementClient
+
+RESOURCE_TYPE = "Microsoft.Sql/servers"
+TDS_PORT = 1433
+LOGIN_TIMEOUT_SECONDS = 15
+
+
+class SqlLogin(Protocol):
+    """The connector seam: does `credential` log in to the server named `server` at `fqdn`?"""
+
+    async def accepts(self, server: str, fqdn: str, credential: Credential) -> bool: ...
+
+
+class TdsLogin:
+    """A real TDS login (python-tds), encrypted and checked against the system's CA bundle."""
+
+    async def accepts(self, server: str, fqdn: str, credential: Credential) -> bool:
+        return await asyncio.to_thread(self._login, server, fqdn, credential)
+
+    def _login(self, server: str, fqdn: str, credential: Credential) -> bool:
+        import certifi
+        import pytds
+
+        try:
+            connection = pytds.connect(
+                dsn=fqdn,
+                port=TDS_PORT,
+                database="master",
+                user=credential.credential_id,
+                password=credential.secret.reveal(),
+                login_timeout=LOGIN_TIMEOUT_SECONDS,
+                cafile=certifi.where(),
+                validate_host=True,
+                autocommit=True,
+            )
+        except pytds.LoginError:
+            return False
+        except (OSError, pytds.Error) as exc:
+            raise TransientError(f"SQL server {server} unreachable ({exc.__class__.__name__})") from None
+        connection.close()
+        return True
+
+
+class ManagementDoubleLogin:
+    """Local stack only: the management double's record of each server's password stands in for TDS."""
+
+    def __init__(self, endpoint: str, ca_bundle: str | None) -> None:
+        self.endpoint, self.ca_bundle = endpoint.rstrip("/"), ca_bundle
+
+    async def accepts(self, server: str, fqdn: str, credential: Credential) -> bool:
+        import ssl
+
+        import aiohttp
+
+        context = ssl.create_default_context(cafile=self.ca_bundle)
+        body = {"login": credential.credential_id, "password": credential.secret.reveal()}
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(f"{self.endpoint}/{server}/login", json=body, ssl=context) as response,
+            ):
+                response.raise_for_status()
+                return bool((await response.json())["accepted"])
+        except aiohttp.ClientError as exc:
+            raise TransientError(f"SQL login check for {server} failed ({exc.__class__.__name__})") from None
+
+
+def sql_login(context: ProviderContext) -> SqlLogin:
+    if context.sql_login_check:
+        return ManagementDoubleLogin(context.sql_login_check, context.ca_bundle)
+    return TdsLogin()
+
+
+class AzureSqlAdminRotator(SingleCredentialRotator):
+    name = "azure-sql-admin"
+
+    def scope(self, config: RotationConfig) -> str:
+        return parse_resource(config.provider_address, RESOURCE_TYPE).scope
+
+    def _client(self, address: ResourceAddress) -> SqlManagementClient:
+        from azure.mgmt.sql.aio import SqlManagementClient
+
+        return arm_client(SqlManagementClient, self.context, address.subscription)
+
+    async def apply(self, request: ApplyRequest) -> None:
+        from azure.mgmt.sql.models import ServerProperties, ServerUpdate
+
+        address = parse_resource(request.config.provider_address, RESOURCE_TYPE)
+        update = ServerUpdate(properties=ServerProperties(administrator_login_password=request.new.secret.reveal()))
+        async with self._client(address) as client:
+            await complete(
+                f"SQL server {address.name}: password update",
+                client.servers.begin_update(address.resource_group, address.name, update),
+            )
+
+    async def accepts(self, config: RotationConfig, credential: Credential) -> bool:
+        address = parse_resource(config.provider_address, RESOURCE_TYPE)
+        async with self._client(address) as client:
+            server = await call(
+                f"SQL server {address.name}: properties", client.servers.get(address.resource_group, address.name)
+            )
+        if server.administrator_login != credential.credential_id:
+            raise ConfigurationError(
+                f"SQL server {address.name}: {credential.credential_id} is not its administrator login"
+            )
+        if not server.fully_qualified_domain_name:
+            raise ConfigurationError(f"SQL server {address.name} has no FQDN yet")
+        return await sql_login(self.context).accepts(address.name, server.fully_qualified_domain_name, credential)
