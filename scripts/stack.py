@@ -117,12 +117,17 @@ def env_values(state: dict[str, str]) -> dict[str, str]:
         "AzureWebJobsStorage": storage + ";",
         "ROTATION_QUEUE_NAME": "secret-rotation",
         "ROTATION_ALLOWED_VAULTS": ",".join([kv, kv_2, kv_faulty]),
-        "ROTATION_ALLOWED_SCOPES": ",".join([f"postgresql://{HOST}:{PORTS.pg}", group]),
+        "ROTATION_ALLOWED_SCOPES": ",".join(
+            [f"postgresql://{HOST}:{PORTS.pg}", group, f"/tenants/{state['tenant_id']}"]
+        ),
         # The management plane (ARM) of the issue-7 rotators; local stack only, Azure's defaults elsewhere.
         "ROTATION_ARM_ENDPOINT": management,
+        "ROTATION_GRAPH_ENDPOINT": management,
+        "ROTATION_AUTHORITY_HOST": management,
         "ROTATION_DATABASE_PORT": str(PORTS.pg),
         "ROTATION_SQL_LOGIN_CHECK": f"{management}/__control/servers/sqlServers",
         "MANAGEMENT_SUBSCRIPTION_ID": state["subscription_id"],
+        "MANAGEMENT_TENANT_ID": state["tenant_id"],
         "MANAGEMENT_RESOURCE_GROUP": group,
         "MANAGEMENT_STORAGE_ACCOUNT_ID": f"{group}/providers/Microsoft.Storage/storageAccounts/{TARGET_ACCOUNT}",
         "MANAGEMENT_CONTROL": f"{management}/__control",

@@ -187,6 +187,8 @@ class RotationEngine:
             tags={
                 **current.tags,
                 **rotator.next_tags(config),
+                # The credential the new version holds, whoever named it (a provider may, as Graph does).
+                Tag.CREDENTIAL_ID: record.credential_id,
                 Tag.ROTATION_ID: record.rotation_id,
                 Tag.ROTATED_FROM_VERSION: current.version,
             },

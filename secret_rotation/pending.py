@@ -157,17 +157,19 @@ class PendingRecords:
         return replace(record, step=step)
 
     async def store_issued(self, record: PendingRecord, credential: Credential, value: SecretValue) -> PendingRecord:
-        """Record a credential the provider issued during `apply`: a new version holding it, step
-        `applied`, in one write (the placeholder version before it never held a credential)."""
-        if record.step is not Step.CREATED or credential.credential_id != record.credential_id:
+        """Record a credential the provider issued during `apply`: a new version holding it and its id
+        (the provider may name it, as Graph's keyId), step `applied`, in one write (the placeholder
+        version before it never held a credential)."""
+        if record.step is not Step.CREATED:
             raise ValueError("an issued credential replaces the placeholder of a created record only")
+        issued = replace(record, credential_id=credential.credential_id)
         stored = await self._store.set(
             pending_name(record.secret_name),
             value,
-            tags=_record_tags(record, Step.APPLIED),
+            tags=_record_tags(issued, Step.APPLIED),
             content_type=record.content_type,
         )
-        return replace(record, version=stored.version, step=Step.APPLIED, value=value)
+        return replace(issued, version=stored.version, step=Step.APPLIED, value=value)
 
     async def complete(self, record: PendingRecord) -> str | None:
         """Close the record; returns a warning when only the clean-up of the old version failed."""

@@ -17,6 +17,7 @@ BUILTIN_ROTATORS: Mapping[str, str] = {
     "storage-account-key": "rotators.storage_account_key:StorageAccountKeyRotator",
     "postgres-flexible-admin": "rotators.postgres_flexible_admin:PostgresFlexibleAdminRotator",
     "azure-sql-admin": "rotators.azure_sql_admin:AzureSqlAdminRotator",
+    "entra-app-secret": "rotators.entra_app_secret:EntraAppSecretRotator",
 }
 
 

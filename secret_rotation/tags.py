@@ -74,6 +74,8 @@ ROTATORS_BY_RESOURCE_TYPE: Mapping[str, str] = {
 def infer_rotator(provider_address: str) -> str | None:
     """The built-in rotator for the resource type of an ARM resource ID, or None."""
     address = provider_address.strip()
+    if address.lower().startswith("/tenants/") and "/applications/" in address.lower():
+        return "entra-app-secret"  # an application object in a tenant (Microsoft Graph, not ARM)
     if not address.lower().startswith("/subscriptions/"):
         return None
     from azure.mgmt.core.tools import is_valid_resource_id, parse_resource_id

@@ -9,7 +9,9 @@ wire reaches this double through their documented `base_url` and `credential_sco
 - a well-formed resource ID of a resource that exists, else 404 `ResourceGroupNotFound` /
   `ResourceNotFound`; errors in ARM's shape `{"error": {"code", "message"}}`.
 The resource providers live in `management_storage` (account keys, kept in step with a dedicated Azurite)
-and `management_servers` (PostgreSQL flexible and Azure SQL server updates as long-running operations).
+and `management_servers` (PostgreSQL flexible and Azure SQL server updates as long-running operations);
+`management_graph` serves Microsoft Graph's application passwords (token for `https://graph.microsoft.com`)
+and the Entra token authority that checks them.
 
 Test control API (no auth, never part of Azure's surface):
     GET /__control/requests, POST /__control/requests/reset   what the double saw (method, path, status)
@@ -117,6 +119,12 @@ def _unauthorized(request: web.Request, plane: Plane) -> web.Response | None:
             "Authentication failed. The 'Authorization' header is missing or invalid.",
             {"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common"'},
         )
+    if path.startswith("/v1.0/"):
+        from tests.doubles.management_graph import GRAPH_AUDIENCES, graph_error
+
+        if _authorized(request, plane, GRAPH_AUDIENCES):
+            return None
+        return graph_error(401, "InvalidAuthenticationToken", "Access token is empty or invalid.")
     return None
 
 
@@ -162,7 +170,7 @@ def create_app(plane: Plane, providers: Sequence[Callable[[web.Application], Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    from tests.doubles import management_servers, management_storage
+    from tests.doubles import management_graph, management_servers, management_storage
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
@@ -183,7 +191,11 @@ def main(argv: list[str] | None = None) -> None:
     storage = management_storage.TargetAccount(
         args.target_account, args.state_dir, args.azurite_bin, args.host, args.target_blob_port
     )
-    providers = [storage.install, management_servers.Servers(args.pg_admin_dsn).install]
+    providers = [
+        storage.install,
+        management_servers.Servers(args.pg_admin_dsn).install,
+        management_graph.Graph(args.tenant_id, plane.token_key).install,
+    ]
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(args.cert, args.key)
     web.run_app(

@@ -25,6 +25,8 @@ async def provider_context(env: dict[str, str], arm_endpoint: str | None = None)
             arm_endpoint=arm_endpoint or env["ROTATION_ARM_ENDPOINT"],
             ca_bundle=env["KEYVAULT_CA_BUNDLE"],
             database_port=int(env["ROTATION_DATABASE_PORT"]),
+            graph_endpoint=env["ROTATION_GRAPH_ENDPOINT"],
+            authority_host=env["ROTATION_AUTHORITY_HOST"],
             sql_login_check=env["ROTATION_SQL_LOGIN_CHECK"],
         )
 
@@ -55,6 +57,17 @@ class ManagementControl:
 
     async def password_updates(self, kind: str, name: str) -> int:
         return int((await self._json("GET", f"/servers/{kind}/{name}"))["passwordUpdates"])
+
+    async def create_application(self, object_id: str, app_id: str) -> tuple[str, str]:
+        """An Entra application with one password made by hand: (keyId, secret text)."""
+        made = await self._json("PUT", f"/applications/{object_id}", {"appId": app_id})
+        HYGIENE.track(made["secretText"])
+        return str(made["keyId"]), str(made["secretText"])
+
+    async def application(self, object_id: str) -> dict[str, Any]:
+        """{"keyIds": the application's password keyIds now, "maxPasswords": the most it ever held}."""
+        described: dict[str, Any] = await self._json("GET", f"/applications/{object_id}")
+        return described
 
     async def regenerations(self) -> int:
         return int((await self._json("GET", "/storage/regenerations"))["regenerations"])
