@@ -13,18 +13,15 @@ password instead: the TDS path is not exercised by this repository's tests.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
-from secret_rotation.errors import ConfigurationError, TransientError
-from secret_rotation.rotator import ApplyRequest, Credential, ProviderContext, SingleCredentialRotator
-from secret_rotation.tags import RotationConfig
+from secret_rotation.errors import TransientError
+from secret_rotation.rotator import Credential, ProviderContext
+from secret_rotation.secret_value import SecretValue
 
-from .azure_management import ResourceAddress, arm_client, call, complete, parse_resource
+from .admin_password import AdminPasswordRotator
+from .azure_management import ResourceAddress, arm_client
 
-if TYPE_CHECKING:
-    from azure.mgmt.sql.aio import SqlManagementClient
-
-RESOURCE_TYPE = "Microsoft.Sql/servers"
 TDS_PORT = 1433
 LOGIN_TIMEOUT_SECONDS = 15
 
@@ -95,38 +92,20 @@ def sql_login(context: ProviderContext) -> SqlLogin:
     return TdsLogin()
 
 
-class AzureSqlAdminRotator(SingleCredentialRotator):
+class AzureSqlAdminRotator(AdminPasswordRotator):
     name = "azure-sql-admin"
+    resource_type = "Microsoft.Sql/servers"
+    kind = "SQL server"
 
-    def scope(self, config: RotationConfig) -> str:
-        return parse_resource(config.provider_address, RESOURCE_TYPE).scope
-
-    def _client(self, address: ResourceAddress) -> SqlManagementClient:
+    def client(self, address: ResourceAddress) -> Any:
         from azure.mgmt.sql.aio import SqlManagementClient
 
         return arm_client(SqlManagementClient, self.context, address.subscription)
 
-    async def apply(self, request: ApplyRequest) -> None:
+    def update(self, password: SecretValue) -> Any:
         from azure.mgmt.sql.models import ServerProperties, ServerUpdate
 
-        address = parse_resource(request.config.provider_address, RESOURCE_TYPE)
-        update = ServerUpdate(properties=ServerProperties(administrator_login_password=request.new.secret.reveal()))
-        async with self._client(address) as client:
-            await complete(
-                f"SQL server {address.name}: password update",
-                client.servers.begin_update(address.resource_group, address.name, update),
-            )
+        return ServerUpdate(properties=ServerProperties(administrator_login_password=password.reveal()))
 
-    async def accepts(self, config: RotationConfig, credential: Credential) -> bool:
-        address = parse_resource(config.provider_address, RESOURCE_TYPE)
-        async with self._client(address) as client:
-            server = await call(
-                f"SQL server {address.name}: properties", client.servers.get(address.resource_group, address.name)
-            )
-        if server.administrator_login != credential.credential_id:
-            raise ConfigurationError(
-                f"SQL server {address.name}: {credential.credential_id} is not its administrator login"
-            )
-        if not server.fully_qualified_domain_name:
-            raise ConfigurationError(f"SQL server {address.name} has no FQDN yet")
-        return await sql_login(self.context).accepts(address.name, server.fully_qualified_domain_name, credential)
+    async def login(self, server: str, fqdn: str, credential: Credential) -> bool:
+        return await sql_login(self.context).accepts(server, fqdn, credential)

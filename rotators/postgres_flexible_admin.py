@@ -10,64 +10,36 @@ stack's PostgreSQL stands in for the server (`ProviderContext.database_port`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-from secret_rotation.errors import ConfigurationError
-from secret_rotation.rotator import ApplyRequest, Credential, SingleCredentialRotator
-from secret_rotation.tags import RotationConfig
+from secret_rotation.rotator import Credential
+from secret_rotation.secret_value import SecretValue
 
 from . import postgres
-from .azure_management import ResourceAddress, arm_client, call, complete, parse_resource
+from .admin_password import AdminPasswordRotator
+from .azure_management import ResourceAddress, arm_client
 
-if TYPE_CHECKING:
-    from azure.mgmt.postgresqlflexibleservers.aio import PostgreSQLManagementClient
-
-RESOURCE_TYPE = "Microsoft.DBforPostgreSQL/flexibleServers"
 STANDARD_PORT = 5432
 
 
-class PostgresFlexibleAdminRotator(SingleCredentialRotator):
+class PostgresFlexibleAdminRotator(AdminPasswordRotator):
     name = "postgres-flexible-admin"
+    resource_type = "Microsoft.DBforPostgreSQL/flexibleServers"
+    kind = "flexible server"
 
-    def scope(self, config: RotationConfig) -> str:
-        return parse_resource(config.provider_address, RESOURCE_TYPE).scope
-
-    def _client(self, address: ResourceAddress) -> PostgreSQLManagementClient:
+    def client(self, address: ResourceAddress) -> Any:
         from azure.mgmt.postgresqlflexibleservers.aio import PostgreSQLManagementClient
 
         return arm_client(PostgreSQLManagementClient, self.context, address.subscription)
 
-    async def apply(self, request: ApplyRequest) -> None:
+    def update(self, password: SecretValue) -> Any:
         from azure.mgmt.postgresqlflexibleservers.models import ServerForPatch, ServerPropertiesForPatch
 
-        address = parse_resource(request.config.provider_address, RESOURCE_TYPE)
-        patch = ServerForPatch(
-            properties=ServerPropertiesForPatch(administrator_login_password=request.new.secret.reveal())
-        )
-        async with self._client(address) as client:
-            await complete(
-                f"flexible server {address.name}: password update",
-                client.servers.begin_update(address.resource_group, address.name, patch),
-            )
+        return ServerForPatch(properties=ServerPropertiesForPatch(administrator_login_password=password.reveal()))
 
-    async def accepts(self, config: RotationConfig, credential: Credential) -> bool:
-        address = parse_resource(config.provider_address, RESOURCE_TYPE)
-        async with self._client(address) as client:
-            server = await call(
-                f"flexible server {address.name}: properties",
-                client.servers.get(address.resource_group, address.name),
-            )
-        if server.administrator_login != credential.credential_id:
-            raise ConfigurationError(
-                f"flexible server {address.name}: {credential.credential_id} is not its administrator login"
-            )
-        if not server.fully_qualified_domain_name:
-            raise ConfigurationError(f"flexible server {address.name} has no FQDN yet")
+    async def login(self, server: str, fqdn: str, credential: Credential) -> bool:
         local = self.context.database_port
         target = postgres.PostgresAddress(
-            host=server.fully_qualified_domain_name,
-            port=local or STANDARD_PORT,
-            database="postgres",
-            sslmode="prefer" if local else "require",
+            host=fqdn, port=local or STANDARD_PORT, database="postgres", sslmode="prefer" if local else "require"
         )
         return await postgres.accepts(target, credential)

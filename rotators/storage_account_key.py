@@ -2,7 +2,9 @@
 
 Tags: `CredentialId` = the key the current version holds (`key1` or `key2`), `ProviderAddress` = the
 storage account's ARM resource ID. `AlternateCredentialId` is optional: the other key is implied.
-Secret value: the key alone, as in Microsoft's tutorial.
+Secret value: the key alone, as in Microsoft's tutorial; with `ValueFormat=connection-string`, a full
+connection string (`DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…;` plus the account's own
+service endpoints, so it works in every cloud).
 The rotator regenerates the key the current version does NOT hold (`regenerateKey`, then `listKeys` for
 its value: Azure chooses it, so this rotator `issues_credentials`), and verifies it with a real Shared Key
 request to the account's blob endpoint (from the account's properties). The key the current version
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
 RESOURCE_TYPE = "Microsoft.Storage/storageAccounts"
 OTHER_KEY = {"key1": "key2", "key2": "key1"}
+VALUE_FORMATS = (None, "key", "connection-string")
 
 
 class StorageAccountKeyRotator(DualCredentialRotator):
@@ -43,6 +46,15 @@ class StorageAccountKeyRotator(DualCredentialRotator):
         alternate = config.alternate_credential_id
         if alternate is not None and alternate != OTHER_KEY[config.credential_id]:
             raise ConfigurationError(f"{Tag.ALTERNATE_CREDENTIAL_ID} must be {OTHER_KEY[config.credential_id]}")
+        if config.value_format not in VALUE_FORMATS:
+            raise ConfigurationError(
+                f"{Tag.VALUE_FORMAT} must be key or connection-string, got {config.value_format!r}"
+            )
+
+    def parse(self, credential_id: str, value: SecretValue) -> Credential:
+        # Either format holds one key; a connection string is recognised by its AccountKey part.
+        parts = dict(p.split("=", 1) for p in value.reveal().split(";") if "=" in p)
+        return Credential(credential_id, SecretValue(parts["AccountKey"]) if "AccountKey" in parts else value)
 
     def target_credential_id(self, config: RotationConfig) -> str:
         return OTHER_KEY[config.credential_id]
@@ -76,10 +88,15 @@ class StorageAccountKeyRotator(DualCredentialRotator):
             listing = await call(
                 f"{what}: list keys", client.storage_accounts.list_keys(address.resource_group, address.name)
             )
-        values = [k.value for k in listing.keys_property or [] if k.key_name == target and k.value]
-        if not values:
-            raise ProviderRefusedError(f"{what}: listKeys returned no {target}")
-        return Credential(target, SecretValue(values[0]))
+            values = [k.value for k in listing.keys_property or [] if k.key_name == target and k.value]
+            if not values:
+                raise ProviderRefusedError(f"{what}: listKeys returned no {target}")
+            if request.config.value_format != "connection-string":
+                return Credential(target, SecretValue(values[0]))
+            account = await call(
+                f"{what}: properties", client.storage_accounts.get_properties(address.resource_group, address.name)
+            )
+        return Credential(target, SecretValue(_connection_string(address.name, values[0], account)))
 
     async def accepts(self, config: RotationConfig, credential: Credential) -> bool:
         from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
@@ -116,6 +133,16 @@ class StorageAccountKeyRotator(DualCredentialRotator):
         if not blob:
             raise ProviderRefusedError(f"storage account {address.name} has no blob endpoint")
         return str(blob)
+
+
+def _connection_string(name: str, key: str, account: Any) -> str:
+    endpoints = account.primary_endpoints
+    parts = [f"DefaultEndpointsProtocol=https;AccountName={name};AccountKey={key}"]
+    for service in ("blob", "queue", "table", "file"):
+        url = getattr(endpoints, service, None) if endpoints else None
+        if url:
+            parts.append(f"{service.capitalize()}Endpoint={url}")
+    return ";".join(parts) + ";"
 
 
 def _is_account_key(secret: SecretValue) -> bool:

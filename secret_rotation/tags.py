@@ -26,6 +26,7 @@ class Tag(StrEnum):
     ROTATOR_TYPE = "RotatorType"
     ALTERNATE_CREDENTIAL_ID = "AlternateCredentialId"
     ADMIN_SECRET_NAME = "AdminSecretName"  # noqa: S105 (a tag name, not a password)
+    VALUE_FORMAT = "ValueFormat"  # for rotators that offer more than one secret value format
     # Written on every version the service creates.
     ROTATION_ID = "RotationId"
     ROTATED_FROM_VERSION = "RotatedFromVersion"
@@ -43,6 +44,7 @@ class RotationConfig:
     validity_days: int
     alternate_credential_id: str | None = None
     admin_secret_name: str | None = None
+    value_format: str | None = None
 
     @classmethod
     def from_tags(cls, secret_name: str, tags: Mapping[str, str] | None) -> RotationConfig:
@@ -60,6 +62,7 @@ class RotationConfig:
             validity_days=_validity_days(secret_name, tags),
             alternate_credential_id=tags.get(Tag.ALTERNATE_CREDENTIAL_ID, "").strip() or None,
             admin_secret_name=tags.get(Tag.ADMIN_SECRET_NAME, "").strip() or None,
+            value_format=tags.get(Tag.VALUE_FORMAT, "").strip() or None,
         )
 
 

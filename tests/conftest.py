@@ -15,12 +15,14 @@ from azure.keyvault.secrets.aio import SecretClient
 
 import function_app
 from secret_rotation.composition import Service, build_service
+from secret_rotation.rotator import ProviderContext
 from secret_rotation.settings import Settings
 from tests.doubles.stack_env import load_stack_env
 from tests.support.faults import Faults
 from tests.support.figures import record_figure
 from tests.support.host import LocalFunctionsHost, app_host
 from tests.support.hygiene import HYGIENE
+from tests.support.management import ManagementControl, provider_context
 from tests.support.stack import Postgres, open_vault
 
 
@@ -88,6 +90,19 @@ async def identity_faults(http: aiohttp.ClientSession, stack_env: dict[str, str]
     await faults.reset_stats()
     yield faults
     await faults.clear()
+
+
+@pytest.fixture
+async def management_context(stack_environ: dict[str, str]) -> AsyncIterator[ProviderContext]:
+    """The ProviderContext composition gives rotators on the local stack (identity, doubles' URLs)."""
+    async with provider_context(stack_environ) as context:
+        yield context
+
+
+@pytest.fixture
+def management_control(http: aiohttp.ClientSession, stack_env: dict[str, str]) -> ManagementControl:
+    """The management double's control API (what it received, its servers and applications)."""
+    return ManagementControl(http, stack_env)
 
 
 # Other managed-identity protocols that would take precedence over the App Service one.

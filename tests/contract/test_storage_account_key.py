@@ -107,3 +107,15 @@ def test_the_tutorial_tags_infer_this_rotator_and_an_explicit_alternate_is_swapp
     assert StorageAccountKeyRotator().next_tags(explicit) == {"CredentialId": "key1", "AlternateCredentialId": "key2"}
     with pytest.raises(UnknownRotatorError):
         RotationConfig.from_tags("x", {**tutorial, "ProviderAddress": address + "/blobServices/default"})
+
+
+def test_value_formats_the_key_alone_or_a_connection_string(stack_env: dict[str, str]) -> None:
+    rotator = StorageAccountKeyRotator()
+    address = stack_env["MANAGEMENT_STORAGE_ACCOUNT_ID"]
+    key = SecretValue("a2V5" * 22)
+    assert rotator.parse("key1", key).secret.reveal() == key.reveal()
+    string = SecretValue(f"DefaultEndpointsProtocol=https;AccountName=a;AccountKey={key.reveal()};EndpointSuffix=x")
+    assert rotator.parse("key1", string).secret.reveal() == key.reveal()
+    rotator.validate(RotationConfig("storage-account-key", "key1", address, 60, value_format="connection-string"))
+    with pytest.raises(ConfigurationError, match="ValueFormat"):
+        rotator.validate(RotationConfig("storage-account-key", "key1", address, 60, value_format="sas"))

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import aiohttp
 import pytest
 from azure.keyvault.secrets.aio import SecretClient
 
@@ -26,7 +25,7 @@ from tests.support.crash_worker import CRASH_EXIT_CODE
 from tests.support.events import key_vault_event
 from tests.support.figures import record_figure
 from tests.support.host import LocalFunctionsHost
-from tests.support.management import ManagementControl, provider_context, server_id
+from tests.support.management import ManagementControl, server_id
 from tests.support.stack import Postgres, break_lock, near_expiry, readable_values, unique
 
 pytestmark = pytest.mark.integration
@@ -46,19 +45,12 @@ class Admin:
     accepts: Callable[[str], Awaitable[bool]]
 
 
-@pytest.fixture
-async def context(stack_environ: dict[str, str]) -> AsyncIterator[ProviderContext]:
-    async with provider_context(stack_environ) as context:
-        yield context
-
-
-@pytest.fixture
-def control(http: aiohttp.ClientSession, stack_env: dict[str, str]) -> ManagementControl:
-    return ManagementControl(http, stack_env)
-
-
 async def _server(
-    rotator: str, env: dict[str, str], control: ManagementControl, postgres: Postgres, context: ProviderContext
+    rotator: str,
+    env: dict[str, str],
+    management_control: ManagementControl,
+    postgres: Postgres,
+    management_context: ProviderContext,
 ) -> Admin:
     kind = KINDS[rotator]
     server = f"srv-{uuid.uuid4().hex[:10]}"
@@ -67,9 +59,9 @@ async def _server(
         login, password = await postgres.create_role("flexadmin")
     else:
         login, password = "sqladmin", postgres.new_password()
-    await control.create_server(kind, server, login, password)
+    await management_control.create_server(kind, server, login, password)
     address = server_id(env, kind, server)
-    provider = RotatorRegistry(context=context).get(rotator)
+    provider = RotatorRegistry(context=management_context).get(rotator)
 
     async def accepts(candidate: str) -> bool:
         config = RotationConfig(rotator, login, address, 60)
@@ -98,11 +90,11 @@ async def test_the_tutorial_secret_rotates_with_exactly_one_polled_password_upda
     stack_environ: dict[str, str],
     vault: SecretClient,
     postgres: Postgres,
-    context: ProviderContext,
-    control: ManagementControl,
+    management_context: ProviderContext,
+    management_control: ManagementControl,
     leak_check: list[str],
 ) -> None:
-    admin = await _server(rotator, stack_environ, control, postgres, context)
+    admin = await _server(rotator, stack_environ, management_control, postgres, management_context)
     name, version = await _seed(vault, admin, leak_check)
     event = key_vault_event(stack_environ["KEYVAULT_URL"], name, version)
 
@@ -113,7 +105,7 @@ async def test_the_tutorial_secret_rotates_with_exactly_one_polled_password_upda
 
     rotated = await vault.get_secret(name)
     leak_check.append(rotated.value or "")
-    updates = await control.password_updates(admin.kind, admin.server)
+    updates = await management_control.password_updates(admin.kind, admin.server)
     record_figure(f"password updates for one rotation and two duplicates ({rotator})", updates)
     assert updates == 1
     assert rotated.properties.version != version and rotated.properties.tags
@@ -129,11 +121,11 @@ async def test_a_hard_crash_at_every_boundary_recovers_to_exactly_one_rotation(
     real_service: Service,
     vault: SecretClient,
     postgres: Postgres,
-    context: ProviderContext,
-    control: ManagementControl,
+    management_context: ProviderContext,
+    management_control: ManagementControl,
     leak_check: list[str],
 ) -> None:
-    probe = await _server(rotator, stack_environ, control, postgres, context)
+    probe = await _server(rotator, stack_environ, management_control, postgres, management_context)
     name, version = await _seed(vault, probe, leak_check)
     code, out = await _crash_worker(
         -1, json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], name, version)), stack_environ
@@ -145,7 +137,7 @@ async def test_a_hard_crash_at_every_boundary_recovers_to_exactly_one_rotation(
     lost = completed = 0
     updates: list[int] = []
     for crash_at in range(len(effects) + 1):
-        admin = await _server(rotator, stack_environ, control, postgres, context)
+        admin = await _server(rotator, stack_environ, management_control, postgres, management_context)
         name, version = await _seed(vault, admin, leak_check)
         body = json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], name, version))
         code, out = await _crash_worker(crash_at, body, stack_environ)
@@ -162,7 +154,7 @@ async def test_a_hard_crash_at_every_boundary_recovers_to_exactly_one_rotation(
         leak_check.extend(v for _, v, _ in versions)
         assert len(versions) == 2 and await admin.accepts(versions[-1][1]), crash_at
         assert not await admin.accepts(admin.password), crash_at
-        updates.append(await control.password_updates(admin.kind, admin.server))
+        updates.append(await management_control.password_updates(admin.kind, admin.server))
         completed += 1
 
     record_figure(f"crash points injected ({rotator})", len(effects) + 1)

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from azure.keyvault.secrets.aio import SecretClient
 
@@ -24,29 +22,18 @@ from tests.support.crash_worker import CRASH_EXIT_CODE
 from tests.support.events import key_vault_event
 from tests.support.figures import record_figure
 from tests.support.host import LocalFunctionsHost
-from tests.support.management import ManagementControl, provider_context
+from tests.support.management import ManagementControl
 from tests.support.stack import break_lock, near_expiry, readable_values, time_shift, unique
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def context(stack_environ: dict[str, str]) -> AsyncIterator[ProviderContext]:
-    async with provider_context(stack_environ) as context:
-        yield context
-
-
-@pytest.fixture
-def control(http: aiohttp.ClientSession, stack_env: dict[str, str]) -> ManagementControl:
-    return ManagementControl(http, stack_env)
-
-
 async def _seed(
-    env: dict[str, str], vault: SecretClient, control: ManagementControl, leak: list[str]
+    env: dict[str, str], vault: SecretClient, management_control: ManagementControl, leak: list[str]
 ) -> tuple[str, str, str, str]:
     """An application with a secret made by hand, stored the AAD sample's way: (name, version, address, object id)."""
     object_id = str(uuid.uuid4())
-    key_id, secret = await control.create_application(object_id, str(uuid.uuid4()))
+    key_id, secret = await management_control.create_application(object_id, str(uuid.uuid4()))
     leak.append(secret)
     address = f"/tenants/{env['MANAGEMENT_TENANT_ID']}/applications/{object_id}"
     name = unique("entra")
@@ -59,20 +46,20 @@ async def _seed(
     return name, stored.properties.version or "", address, object_id
 
 
-async def _works(context: ProviderContext, address: str, key_id: str, secret: str) -> bool:
+async def _works(management_context: ProviderContext, address: str, key_id: str, secret: str) -> bool:
     config = RotationConfig("entra-app-secret", key_id, address, 60)
-    return await EntraAppSecretRotator(context).accepts(config, Credential(key_id, SecretValue(secret)))
+    return await EntraAppSecretRotator(management_context).accepts(config, Credential(key_id, SecretValue(secret)))
 
 
 async def test_two_rotations_keep_the_previous_secret_working_and_never_more_than_two(
     host: LocalFunctionsHost,
     stack_environ: dict[str, str],
     vault: SecretClient,
-    context: ProviderContext,
-    control: ManagementControl,
+    management_context: ProviderContext,
+    management_control: ManagementControl,
     leak_check: list[str],
 ) -> None:
-    name, version, address, object_id = await _seed(stack_environ, vault, control, leak_check)
+    name, version, address, object_id = await _seed(stack_environ, vault, management_control, leak_check)
     secrets = [(await vault.get_secret(name))]
     held_after: list[int] = []
     for _ in range(2):
@@ -82,7 +69,7 @@ async def test_two_rotations_keep_the_previous_secret_working_and_never_more_tha
         newest = await vault.get_secret(name)
         leak_check.append(newest.value or "")
         secrets.append(newest)
-        held_after.append(len((await control.application(object_id))["keyIds"]))
+        held_after.append(len((await management_control.application(object_id))["keyIds"]))
         version = newest.properties.version or ""
         await time_shift(stack_environ, days=31)
 
@@ -93,10 +80,16 @@ async def test_two_rotations_keep_the_previous_secret_working_and_never_more_tha
         and tags[1]["AlternateCredentialId"] == tags[0]["CredentialId"]
     )
     assert tags[2]["AlternateCredentialId"] == tags[1]["CredentialId"]
-    assert await _works(context, address, tags[2]["CredentialId"], third.value or ""), "the new secret gets a token"
-    assert await _works(context, address, tags[1]["CredentialId"], second.value or ""), "the previous one still does"
-    assert not await _works(context, address, tags[0]["CredentialId"], first.value or ""), "two rotations ago: removed"
-    assert sorted((await control.application(object_id))["keyIds"]) == sorted(
+    assert await _works(management_context, address, tags[2]["CredentialId"], third.value or ""), (
+        "the new secret gets a token"
+    )
+    assert await _works(management_context, address, tags[1]["CredentialId"], second.value or ""), (
+        "the previous one still does"
+    )
+    assert not await _works(management_context, address, tags[0]["CredentialId"], first.value or ""), (
+        "two rotations ago: removed"
+    )
+    assert sorted((await management_control.application(object_id))["keyIds"]) == sorted(
         [tags[1]["CredentialId"], tags[2]["CredentialId"]]
     )
     record_figure("Entra application passwords after each of two rotations", held_after)
@@ -107,11 +100,11 @@ async def test_a_hard_crash_at_every_boundary_recovers_to_exactly_one_rotation(
     stack_environ: dict[str, str],
     real_service: Service,
     vault: SecretClient,
-    context: ProviderContext,
-    control: ManagementControl,
+    management_context: ProviderContext,
+    management_control: ManagementControl,
     leak_check: list[str],
 ) -> None:
-    name, version, _, _ = await _seed(stack_environ, vault, control, leak_check)
+    name, version, _, _ = await _seed(stack_environ, vault, management_control, leak_check)
     code, out = await _crash_worker(
         -1, json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], name, version)), stack_environ
     )
@@ -122,17 +115,17 @@ async def test_a_hard_crash_at_every_boundary_recovers_to_exactly_one_rotation(
     rejected = unheld = completed = 0
     most_after = 0
     for crash_at in range(len(effects) + 1):
-        name, version, address, object_id = await _seed(stack_environ, vault, control, leak_check)
+        name, version, address, object_id = await _seed(stack_environ, vault, management_control, leak_check)
         body = json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], name, version))
         code, out = await _crash_worker(crash_at, body, stack_environ)
         assert code == CRASH_EXIT_CODE, (crash_at, out)
         newest = await vault.get_secret(name)
         newest_id = (newest.properties.tags or {})["CredentialId"]
-        rejected += 0 if await _works(context, address, newest_id, newest.value or "") else 1
+        rejected += 0 if await _works(management_context, address, newest_id, newest.value or "") else 1
         stored = await readable_values(vault, name) + await readable_values(vault, pending_name(name))
         leak_check.extend(v for _, v, _ in stored)
         held_ids = {t.get("CredentialId") for _, _, t in stored}
-        unheld += len([k for k in (await control.application(object_id))["keyIds"] if k not in held_ids])
+        unheld += len([k for k in (await management_control.application(object_id))["keyIds"] if k not in held_ids])
 
         await break_lock(stack_environ, stack_environ["KEYVAULT_URL"], name)
         outcome = await real_service.worker.handle(body)
@@ -141,9 +134,9 @@ async def test_a_hard_crash_at_every_boundary_recovers_to_exactly_one_rotation(
         leak_check.extend(v for _, v, _ in versions)
         assert len(versions) == 2, crash_at
         (_, old_value, old_tags), (_, new_value, new_tags) = versions
-        assert await _works(context, address, new_tags["CredentialId"], new_value), crash_at
-        assert await _works(context, address, old_tags["CredentialId"], old_value), crash_at
-        key_ids = (await control.application(object_id))["keyIds"]
+        assert await _works(management_context, address, new_tags["CredentialId"], new_value), crash_at
+        assert await _works(management_context, address, old_tags["CredentialId"], old_value), crash_at
+        key_ids = (await management_control.application(object_id))["keyIds"]
         assert sorted(key_ids) == sorted([old_tags["CredentialId"], new_tags["CredentialId"]]), crash_at
         most_after = max(most_after, len(key_ids))
         completed += 1
