@@ -17,6 +17,7 @@ from secret_rotation.registry import RotatorRegistry
 from secret_rotation.rotator import ApplyRequest, Credential, Rotator
 from secret_rotation.secret_value import SecretValue
 from secret_rotation.tags import RotationConfig
+from rotators.postgres import PostgresAddress
 from tests.support.stack import Postgres
 
 pytestmark = pytest.mark.integration
@@ -90,6 +91,9 @@ async def test_a_password_with_sql_metacharacters_is_set_verbatim(case: Case) ->
         "postgresql://127.0.0.1/",
         "postgresql://127.0.0.1/db?sslmode=none",
         "postgresql://127.0.0.1/db?host=/tmp",
+        "postgresql://127.0.0.1/a/b",
+        "postgresql://127.0.0.1/nul%00byte",
+        "postgresql://127.0.0.1/not%FFutf8",
     ],
 )
 def test_unusable_provider_addresses_are_configuration_errors(address: str) -> None:
@@ -103,3 +107,52 @@ def test_dual_value_must_name_the_tagged_user() -> None:
     value = SecretValue(json.dumps({"username": "blue", "password": "x"}))
     with pytest.raises(ConfigurationError, match="names role 'blue'"):
         rotator.parse("green", value)
+
+
+async def test_a_missing_database_is_a_configuration_error_naming_it(case: Case) -> None:
+    # PostgreSQL authenticates first and checks the database afterwards (src/backend/utils/init/postinit.c:
+    # `database "%s" does not exist`, SQLSTATE 3D000 invalid_catalog_name): the credentials are good,
+    # the address is wrong, and the operator must fix ProviderAddress, not a password.
+    host_port = case.config.provider_address.rsplit("/", 1)[0]
+    config = RotationConfig(
+        case.config.rotator_type,
+        case.config.credential_id,
+        f"{host_port}/no_such_db",
+        60,
+        alternate_credential_id=case.config.alternate_credential_id,
+        admin_secret_name=case.config.admin_secret_name,
+    )
+    new = Credential(case.target_id, case.rotator.generate(config, case.target_id))
+    with pytest.raises(ConfigurationError, match='database "no_such_db" does not exist'):
+        await case.rotator.apply(ApplyRequest(config, new, case.current, case.admin))
+    login = case.admin or case.current
+    with pytest.raises(ConfigurationError, match='database "no_such_db" does not exist'):
+        await case.rotator.accepts(config, login)
+
+
+async def test_a_percent_encoded_database_name_is_decoded(case: Case, postgres: Postgres) -> None:
+    # A URL path is percent-encoded (RFC 3986 section 2.1), so a database called "rotation db" is written
+    # `/rotation%20db`, as libpq's own connection URIs expect (PostgreSQL docs, "Connection URIs").
+    await postgres.ensure_database("rotation db")
+    host_port = case.config.provider_address.rsplit("/", 1)[0]
+    config = RotationConfig(
+        case.config.rotator_type,
+        case.config.credential_id,
+        f"{host_port}/rotation%20db",
+        60,
+        alternate_credential_id=case.config.alternate_credential_id,
+        admin_secret_name=case.config.admin_secret_name,
+    )
+    assert case.rotator.scope(config) == f"{host_port}/rotation%20db"
+    new = Credential(case.target_id, case.rotator.generate(config, case.target_id))
+    await case.rotator.apply(ApplyRequest(config, new, case.current, case.admin))
+    assert await case.rotator.accepts(config, new)
+
+
+@pytest.mark.parametrize(
+    ("raw", "database"),
+    [("app%20db", "app db"), ("caf%C3%A9", "café"), ("a%2Fb", "a/b"), ("plain_db-1.x", "plain_db-1.x")],
+)
+def test_database_names_are_percent_decoded(raw: str, database: str) -> None:
+    address = PostgresAddress.parse(f"postgresql://db.example:6432/{raw}?sslmode=require")
+    assert (address.host, address.port, address.database, address.sslmode) == ("db.example", 6432, database, "require")

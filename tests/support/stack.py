@@ -48,6 +48,13 @@ class Postgres:
             await conn.execute(sql.SQL("CREATE ROLE {} {} {}").format(sql.Identifier(role), options, secret))
         return role, password
 
+    async def ensure_database(self, name: str) -> None:
+        """A database called `name` (kept between runs: creating one costs more than checking)."""
+        async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
+            cursor = await conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if await cursor.fetchone() is None:
+                await conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
     async def has_password(self, role: str) -> bool:
         """Whether the provider would accept some password for `role` at all."""
         async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
