@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import pytest
 
+from rotators.postgres import PostgresAddress
 from secret_rotation.errors import ConfigurationError, ProviderRefusedError
 from secret_rotation.registry import RotatorRegistry
 from secret_rotation.rotator import ApplyRequest, Credential, Rotator
 from secret_rotation.secret_value import SecretValue
 from secret_rotation.tags import RotationConfig
-from rotators.postgres import PostgresAddress
 from tests.support.stack import Postgres
 
 pytestmark = pytest.mark.integration
