@@ -1,8 +1,11 @@
-"""Every built-in rotator through one suite against the real PostgreSQL: each step run twice.
+"""The PostgreSQL rotators through one suite against real PostgreSQL servers: each step run twice.
 
 What a rotator must guarantee the engine: `scope` parses its address; `apply` makes the provider accept
 the new credential and is harmless when repeated; `accepts` is a real login that says no to a wrong
-password; `render`/`parse` round-trip the secret value; errors never carry a value.
+password; `render`/`parse` round-trip the secret value; errors never carry a value and point at what to
+fix. Every test that talks to a server runs on both of the stack's: Debian's PostgreSQL 15 and a current
+major from PyPI, the two ends of what Azure Database for PostgreSQL offers, on both sides of PostgreSQL
+16's change to CREATEROLE.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from secret_rotation.registry import RotatorRegistry
 from secret_rotation.rotator import ApplyRequest, Credential, Rotator
 from secret_rotation.secret_value import SecretValue
 from secret_rotation.tags import RotationConfig
+from tests.support.figures import record_figure
 from tests.support.stack import Postgres
 
 pytestmark = pytest.mark.integration
@@ -32,6 +36,17 @@ class Case:
     admin: Credential | None
 
 
+POSTGRES_ROTATORS = ("postgres-dual-user", "postgres-role")
+# stack.env keys of the two servers (scripts/stack.py): (admin DSN, port).
+SERVERS = {"pg-debian": ("PG_ADMIN_DSN", "PGPORT"), "pg-current": ("PG2_ADMIN_DSN", "PG2_PORT")}
+
+
+@pytest.fixture(scope="session", params=sorted(SERVERS))
+def server(request: pytest.FixtureRequest, stack_env: dict[str, str]) -> Postgres:
+    dsn, port = SERVERS[request.param]
+    return Postgres(stack_env[dsn], stack_env["PGHOST"], int(stack_env[port]))
+
+
 async def _case(name: str, postgres: Postgres) -> Case:
     rotator = RotatorRegistry().get(name)
     role, password = await postgres.create_role("contract")
@@ -40,15 +55,28 @@ async def _case(name: str, postgres: Postgres) -> Case:
         return Case(rotator, config, Credential(role, SecretValue(password)), role, None)
     admin, admin_password = await postgres.create_role("contract_admin", createrole=True)
     other, _ = await postgres.create_role("contract_green")
+    await postgres.grant_rotation_admin(admin, role, other)
     config = RotationConfig(name, role, postgres.address, 60, alternate_credential_id=other, admin_secret_name="adm")
     return Case(
         rotator, config, Credential(role, SecretValue(password)), other, Credential(admin, SecretValue(admin_password))
     )
 
 
-@pytest.fixture(params=sorted(RotatorRegistry().names()))
-async def case(request: pytest.FixtureRequest, postgres: Postgres) -> Case:
-    return await _case(request.param, postgres)
+@pytest.fixture(params=POSTGRES_ROTATORS)
+async def case(request: pytest.FixtureRequest, server: Postgres) -> Case:
+    return await _case(request.param, server)
+
+
+async def test_the_two_servers_span_postgresql_16(stack_env: dict[str, str]) -> None:
+    # Without one server on each side, the ADMIN OPTION rule (16+) or the CREATEROLE-only rule (15) would
+    # go untested while every test still passed.
+    majors = {}
+    for name, (dsn, port) in SERVERS.items():
+        majors[name] = await Postgres(stack_env[dsn], stack_env["PGHOST"], int(stack_env[port])).major()
+    record_figure(
+        "PostgreSQL majors under the rotator contract tests", ", ".join(f"{k} {v}" for k, v in majors.items())
+    )
+    assert majors["pg-debian"] < 16 <= majors["pg-current"], majors
 
 
 async def test_apply_twice_then_the_new_credential_logs_in(case: Case) -> None:
@@ -130,10 +158,10 @@ async def test_a_missing_database_is_a_configuration_error_naming_it(case: Case)
         await case.rotator.accepts(config, login)
 
 
-async def test_a_percent_encoded_database_name_is_decoded(case: Case, postgres: Postgres) -> None:
+async def test_a_percent_encoded_database_name_is_decoded(case: Case, server: Postgres) -> None:
     # A URL path is percent-encoded (RFC 3986 section 2.1), so a database called "rotation db" is written
     # `/rotation%20db`, as libpq's own connection URIs expect (PostgreSQL docs, "Connection URIs").
-    await postgres.ensure_database("rotation db")
+    await server.ensure_database("rotation db")
     host_port = case.config.provider_address.rsplit("/", 1)[0]
     config = RotationConfig(
         case.config.rotator_type,
@@ -156,3 +184,31 @@ async def test_a_percent_encoded_database_name_is_decoded(case: Case, postgres: 
 def test_database_names_are_percent_decoded(raw: str, database: str) -> None:
     address = PostgresAddress.parse(f"postgresql://db.example:6432/{raw}?sslmode=require")
     assert (address.host, address.port, address.database, address.sslmode) == ("db.example", 6432, database, "require")
+
+
+async def test_the_dual_admin_needs_admin_option_from_postgresql_16(server: Postgres) -> None:
+    # PostgreSQL 16 release notes: "Restrict the privileges of CREATEROLE and its ability to modify other
+    # roles ... Such changes ... now require the role requesting the change to have ADMIN OPTION
+    # permission" (commit cf5eb37c5: CREATEROLE users may change the password only of roles they hold
+    # ADMIN OPTION on). Up to 15, CREATEROLE alone was enough.
+    rotator = RotatorRegistry().get("postgres-dual-user")
+    admin, admin_password = await server.create_role("contract_admin", createrole=True)
+    blue, _ = await server.create_role("contract_blue")
+    green, _ = await server.create_role("contract_green")
+    config = RotationConfig(
+        rotator.name, blue, server.address, 60, alternate_credential_id=green, admin_secret_name="adm"
+    )
+    new = Credential(green, rotator.generate(config, green))
+    request = ApplyRequest(
+        config, new, Credential(blue, SecretValue("unused")), Credential(admin, SecretValue(admin_password))
+    )
+    if await server.major() < 16:
+        await rotator.apply(request)
+    else:
+        with pytest.raises(ProviderRefusedError, match=f"ADMIN OPTION on {green}") as refused:
+            await rotator.apply(request)
+        assert f"GRANT {green} TO <admin> WITH ADMIN OPTION" in str(refused.value)
+        assert not await rotator.accepts(config, new)
+        await server.grant_rotation_admin(admin, green)  # the documented grant, least privilege form
+        await rotator.apply(request)
+    assert await rotator.accepts(config, new)

@@ -48,6 +48,21 @@ class Postgres:
             await conn.execute(sql.SQL("CREATE ROLE {} {} {}").format(sql.Identifier(role), options, secret))
         return role, password
 
+    async def major(self) -> int:
+        async with await psycopg.AsyncConnection.connect(self.admin_dsn) as conn:
+            return conn.info.server_version // 10000
+
+    async def grant_rotation_admin(self, admin: str, *roles: str) -> None:
+        """The grants docs/tags.md asks for besides CREATEROLE: none before PostgreSQL 16; from 16 on, ADMIN
+        OPTION on each managed role, without inheriting its privileges or being able to SET ROLE to it."""
+        if await self.major() < 16:
+            return
+        grant = sql.SQL("GRANT {} TO {} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE").format(
+            sql.SQL(", ").join(map(sql.Identifier, roles)), sql.Identifier(admin)
+        )
+        async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
+            await conn.execute(grant)
+
     async def ensure_database(self, name: str) -> None:
         """A database called `name` (kept between runs: creating one costs more than checking)."""
         async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
