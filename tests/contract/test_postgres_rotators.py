@@ -37,14 +37,13 @@ class Case:
 
 
 POSTGRES_ROTATORS = ("postgres-dual-user", "postgres-role")
-# stack.env keys of the two servers (scripts/stack.py): (admin DSN, port).
-SERVERS = {"pg-debian": ("PG_ADMIN_DSN", "PGPORT"), "pg-current": ("PG2_ADMIN_DSN", "PG2_PORT")}
 
 
-@pytest.fixture(scope="session", params=sorted(SERVERS))
-def server(request: pytest.FixtureRequest, stack_env: dict[str, str]) -> Postgres:
-    dsn, port = SERVERS[request.param]
-    return Postgres(stack_env[dsn], stack_env["PGHOST"], int(stack_env[port]))
+@pytest.fixture(scope="session", params=["postgres", "postgres_current"], ids=["pg-debian", "pg-current"])
+def server(request: pytest.FixtureRequest) -> Postgres:
+    """Each of the stack's two PostgreSQL servers (tests/conftest.py)."""
+    postgres: Postgres = request.getfixturevalue(request.param)
+    return postgres
 
 
 async def _case(name: str, postgres: Postgres) -> Case:
@@ -67,16 +66,12 @@ async def case(request: pytest.FixtureRequest, server: Postgres) -> Case:
     return await _case(request.param, server)
 
 
-async def test_the_two_servers_span_postgresql_16(stack_env: dict[str, str]) -> None:
+async def test_the_two_servers_span_postgresql_16(postgres: Postgres, postgres_current: Postgres) -> None:
     # Without one server on each side, the ADMIN OPTION rule (16+) or the CREATEROLE-only rule (15) would
     # go untested while every test still passed.
-    majors = {}
-    for name, (dsn, port) in SERVERS.items():
-        majors[name] = await Postgres(stack_env[dsn], stack_env["PGHOST"], int(stack_env[port])).major()
-    record_figure(
-        "PostgreSQL majors under the rotator contract tests", ", ".join(f"{k} {v}" for k, v in majors.items())
-    )
-    assert majors["pg-debian"] < 16 <= majors["pg-current"], majors
+    debian, current = await postgres.major(), await postgres_current.major()
+    record_figure("PostgreSQL majors under the rotator contract tests", f"Debian {debian}, current {current}")
+    assert debian < 16 <= current, (debian, current)
 
 
 async def test_apply_twice_then_the_new_credential_logs_in(case: Case) -> None:

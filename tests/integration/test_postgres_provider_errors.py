@@ -1,0 +1,85 @@
+"""A PostgreSQL misconfiguration through the registered queue function, the Key Vault double and the real
+server: the one failure line must name what the operator has to fix (docs/runbook.md), and nothing rotates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from azure.keyvault.secrets.aio import SecretClient
+
+from tests.support.events import key_vault_event
+from tests.support.host import LocalFunctionsHost
+from tests.support.stack import Postgres, near_expiry, outcomes, seed_role_secret, unique
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_missing_database_is_reported_as_such_not_as_a_refused_login(
+    host: LocalFunctionsHost,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    postgres: Postgres,
+    leak_check: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    address = f"postgresql://{postgres.host}:{postgres.port}/no_such_db"
+    seeded = await seed_role_secret(vault, postgres, leak_check, "missing-db", address=address)
+    password = (await vault.get_secret(seeded.name)).value or ""
+    caplog.clear()
+
+    await host.deliver_queue_message(
+        json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version))
+    )
+
+    [outcome] = [o for o in outcomes(caplog) if o["status"] == "SecretRotationFailed"]
+    assert outcome["step"] == "apply" and outcome["retryable"] is False, outcome
+    assert 'database "no_such_db" does not exist' in outcome["reason"], outcome
+    assert "refused the login" not in outcome["reason"]
+    assert [v.version async for v in vault.list_properties_of_secret_versions(seeded.name)] == [seeded.version]
+    assert await postgres.logs_in(seeded.role, password), "the credential is untouched"
+
+
+async def test_dual_rotation_on_a_current_major_with_the_documented_grants(
+    host: LocalFunctionsHost,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    postgres_current: Postgres,
+    leak_check: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # docs/tags.md: on PostgreSQL 16 and later the admin role needs CREATEROLE and ADMIN OPTION on both roles.
+    pg = postgres_current
+    admin, admin_password = await pg.create_role("rotator_admin", createrole=True)
+    blue, blue_password = await pg.create_role("blue")
+    green, _ = await pg.create_role("green", with_password=False)
+    await pg.grant_rotation_admin(admin, blue, green)
+    leak_check.extend([admin_password, blue_password])
+    admin_secret = unique("pg2-admin")
+    await vault.set_secret(admin_secret, admin_password, tags={"CredentialId": admin})
+    name = unique("pg2-dual")
+    first = await vault.set_secret(
+        name,
+        json.dumps({"username": blue, "password": blue_password}),
+        tags={
+            "RotatorType": "postgres-dual-user",
+            "CredentialId": blue,
+            "AlternateCredentialId": green,
+            "AdminSecretName": admin_secret,
+            "ProviderAddress": pg.address,
+            "ValidityPeriodDays": "45",
+        },
+        expires_on=near_expiry(),
+    )
+    assert first.properties.version
+    caplog.clear()
+
+    await host.deliver_queue_message(
+        json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], name, first.properties.version))
+    )
+
+    assert [o["status"] for o in outcomes(caplog)] == ["SecretRotated"], outcomes(caplog)
+    document = json.loads((await vault.get_secret(name)).value or "{}")
+    leak_check.append(document["password"])
+    assert document["username"] == green and await pg.logs_in(green, document["password"])
+    assert await pg.logs_in(blue, blue_password), "readers of the previous version keep working"
