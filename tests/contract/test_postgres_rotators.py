@@ -11,10 +11,12 @@ major from PyPI, the two ends of what Azure Database for PostgreSQL offers, on b
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import pytest
 
+from rotators import postgres as postgres_rotator_helpers
 from rotators.postgres import PostgresAddress
 from secret_rotation.errors import ConfigurationError, ProviderRefusedError
 from secret_rotation.registry import RotatorRegistry
@@ -207,3 +209,42 @@ async def test_the_dual_admin_needs_admin_option_from_postgresql_16(server: Post
         await server.grant_rotation_admin(admin, green)  # the documented grant, least privilege form
         await rotator.apply(request)
     assert await rotator.accepts(config, new)
+
+
+@pytest.mark.parametrize(
+    ("situation", "error", "message"),
+    [
+        ("wrong_password", ProviderRefusedError, "refused the login of role"),
+        ("no_such_role", ProviderRefusedError, "refused the login of role"),
+        ("nologin_role", ProviderRefusedError, "refused the login of role"),
+        ("pg_hba_refuses", ProviderRefusedError, "refused the login of role"),
+        ("no_connect_privilege", ProviderRefusedError, "(no CONNECT privilege)"),
+        ("missing_database", ConfigurationError, 'database "no_such_db" does not exist'),
+    ],
+)
+async def test_each_failed_login_names_what_to_fix(
+    server: Postgres, situation: str, error: type[Exception], message: str
+) -> None:
+    # The servers' own answers (libpq gives no SQLSTATE for a failed connection, only the text): class 28
+    # from auth.c / hba.c / miscinit.c, 42501 and 3D000 from postinit.c.
+    role, password = await server.create_role("login_probe")
+    address = PostgresAddress.parse(server.address)
+    if situation == "wrong_password":
+        password = "not-the-password"
+    elif situation == "no_such_role":
+        role = "no_such_role_x"
+    elif situation == "nologin_role":
+        await server.admin("ALTER ROLE {} NOLOGIN", role)
+    elif situation == "pg_hba_refuses":
+        # The stack's pg_hba.conf lets only `postgres` use the Unix socket.
+        socket_dir = dict(p.split("=", 1) for p in server.admin_dsn.split())["host"]
+        address = PostgresAddress(socket_dir, server.port, address.database, "disable")
+    elif situation == "no_connect_privilege":
+        await server.ensure_database("rotation_no_connect")
+        await server.admin("REVOKE CONNECT ON DATABASE {} FROM PUBLIC", "rotation_no_connect")
+        address = PostgresAddress(address.host, address.port, "rotation_no_connect", address.sslmode)
+    elif situation == "missing_database":
+        address = PostgresAddress(address.host, address.port, "no_such_db", address.sslmode)
+    with pytest.raises(error, match=re.escape(message)) as raised:
+        await postgres_rotator_helpers.connect(address, Credential(role, SecretValue(password)))
+    assert password not in str(raised.value)

@@ -48,6 +48,12 @@ class Postgres:
             await conn.execute(sql.SQL("CREATE ROLE {} {} {}").format(sql.Identifier(role), options, secret))
         return role, password
 
+    async def admin(self, template: str, *identifiers: str) -> None:
+        """Runs `template` as the superuser, each `{}` filled with an identifier (quoted by psycopg)."""
+        statement = sql.SQL(template).format(*map(sql.Identifier, identifiers))
+        async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
+            await conn.execute(statement)
+
     async def major(self) -> int:
         async with await psycopg.AsyncConnection.connect(self.admin_dsn) as conn:
             return conn.info.server_version // 10000
