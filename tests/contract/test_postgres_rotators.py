@@ -248,3 +248,17 @@ async def test_each_failed_login_names_what_to_fix(
     with pytest.raises(error, match=re.escape(message)) as raised:
         await postgres_rotator_helpers.connect(address, Credential(role, SecretValue(password)))
     assert password not in str(raised.value)
+
+
+async def test_the_new_password_is_stored_as_scram_whatever_password_encryption_says(
+    case: Case, server: Postgres
+) -> None:
+    # The rotator sends a SCRAM-SHA-256 verifier computed by libpq (PQencryptPasswordConn with the
+    # algorithm named), so a server or role still set to `password_encryption = md5` (deprecated in
+    # PostgreSQL 18) cannot make it store an MD5 hash.
+    changer = case.admin or case.current
+    await server.admin("ALTER ROLE {} SET password_encryption = 'md5'", changer.credential_id)
+    new = Credential(case.target_id, case.rotator.generate(case.config, case.target_id))
+    await case.rotator.apply(ApplyRequest(case.config, new, case.current, case.admin))
+    assert await server.password_scheme(case.target_id) == "SCRAM-SHA-256"
+    assert await case.rotator.accepts(case.config, new)

@@ -76,6 +76,16 @@ class Postgres:
             if await cursor.fetchone() is None:
                 await conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
+    async def password_scheme(self, role: str) -> str | None:
+        """How the server stores `role`'s password: "SCRAM-SHA-256", "md5", or None without one."""
+        async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
+            cursor = await conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,))
+            row = await cursor.fetchone()
+        stored = row[0] if row else None
+        if stored is None:
+            return None
+        return "md5" if stored.startswith("md5") else str(stored).split("$", 1)[0]
+
     async def has_password(self, role: str) -> bool:
         """Whether the provider would accept some password for `role` at all."""
         async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
