@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -61,6 +61,11 @@ async def _case(name: str, postgres: Postgres) -> Case:
     return Case(
         rotator, config, Credential(role, SecretValue(password)), other, Credential(admin, SecretValue(admin_password))
     )
+
+
+def _on_database(config: RotationConfig, database: str) -> RotationConfig:
+    """The same rotation with ProviderAddress naming another database (`database` as written in the tag)."""
+    return replace(config, provider_address=f"{config.provider_address.rsplit('/', 1)[0]}/{database}")
 
 
 @pytest.fixture(params=POSTGRES_ROTATORS)
@@ -138,15 +143,7 @@ async def test_a_missing_database_is_a_configuration_error_naming_it(case: Case)
     # PostgreSQL authenticates first and checks the database afterwards (src/backend/utils/init/postinit.c:
     # `database "%s" does not exist`, SQLSTATE 3D000 invalid_catalog_name): the credentials are good,
     # the address is wrong, and the operator must fix ProviderAddress, not a password.
-    host_port = case.config.provider_address.rsplit("/", 1)[0]
-    config = RotationConfig(
-        case.config.rotator_type,
-        case.config.credential_id,
-        f"{host_port}/no_such_db",
-        60,
-        alternate_credential_id=case.config.alternate_credential_id,
-        admin_secret_name=case.config.admin_secret_name,
-    )
+    config = _on_database(case.config, "no_such_db")
     new = Credential(case.target_id, case.rotator.generate(config, case.target_id))
     with pytest.raises(ConfigurationError, match='database "no_such_db" does not exist'):
         await case.rotator.apply(ApplyRequest(config, new, case.current, case.admin))
@@ -159,16 +156,8 @@ async def test_a_percent_encoded_database_name_is_decoded(case: Case, server: Po
     # A URL path is percent-encoded (RFC 3986 section 2.1), so a database called "rotation db" is written
     # `/rotation%20db`, as libpq's own connection URIs expect (PostgreSQL docs, "Connection URIs").
     await server.ensure_database("rotation db")
-    host_port = case.config.provider_address.rsplit("/", 1)[0]
-    config = RotationConfig(
-        case.config.rotator_type,
-        case.config.credential_id,
-        f"{host_port}/rotation%20db",
-        60,
-        alternate_credential_id=case.config.alternate_credential_id,
-        admin_secret_name=case.config.admin_secret_name,
-    )
-    assert case.rotator.scope(config) == f"{host_port}/rotation%20db"
+    config = _on_database(case.config, "rotation%20db")
+    assert case.rotator.scope(config) == config.provider_address
     new = Credential(case.target_id, case.rotator.generate(config, case.target_id))
     await case.rotator.apply(ApplyRequest(config, new, case.current, case.admin))
     assert await case.rotator.accepts(config, new)

@@ -10,7 +10,7 @@ from azure.keyvault.secrets.aio import SecretClient
 
 from tests.support.events import key_vault_event
 from tests.support.host import LocalFunctionsHost
-from tests.support.stack import Postgres, near_expiry, outcomes, seed_role_secret, unique
+from tests.support.stack import Postgres, outcomes, seed_dual_secret, seed_role_secret
 
 pytestmark = pytest.mark.integration
 
@@ -49,37 +49,17 @@ async def test_dual_rotation_on_a_current_major_with_the_documented_grants(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # docs/tags.md: on PostgreSQL 16 and later the admin role needs CREATEROLE and ADMIN OPTION on both roles.
-    pg = postgres_current
-    admin, admin_password = await pg.create_role("rotator_admin", createrole=True)
-    blue, blue_password = await pg.create_role("blue")
-    green, _ = await pg.create_role("green", with_password=False)
-    await pg.grant_rotation_admin(admin, blue, green)
-    leak_check.extend([admin_password, blue_password])
-    admin_secret = unique("pg2-admin")
-    await vault.set_secret(admin_secret, admin_password, tags={"CredentialId": admin})
-    name = unique("pg2-dual")
-    first = await vault.set_secret(
-        name,
-        json.dumps({"username": blue, "password": blue_password}),
-        tags={
-            "RotatorType": "postgres-dual-user",
-            "CredentialId": blue,
-            "AlternateCredentialId": green,
-            "AdminSecretName": admin_secret,
-            "ProviderAddress": pg.address,
-            "ValidityPeriodDays": "45",
-        },
-        expires_on=near_expiry(),
-    )
-    assert first.properties.version
+    seeded = await seed_dual_secret(vault, postgres_current, leak_check, "pg2-dual")
     caplog.clear()
 
-    await host.deliver_queue_message(
-        json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], name, first.properties.version))
-    )
+    event = key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version)
+    await host.deliver_queue_message(json.dumps(event))
 
     assert [o["status"] for o in outcomes(caplog)] == ["SecretRotated"], outcomes(caplog)
-    document = json.loads((await vault.get_secret(name)).value or "{}")
+    document = json.loads((await vault.get_secret(seeded.name)).value or "{}")
     leak_check.append(document["password"])
-    assert document["username"] == green and await pg.logs_in(green, document["password"])
-    assert await pg.logs_in(blue, blue_password), "readers of the previous version keep working"
+    assert document["username"] == seeded.green
+    assert await postgres_current.logs_in(seeded.green, document["password"])
+    assert await postgres_current.logs_in(seeded.blue, seeded.blue_password), (
+        "readers of the previous version keep working"
+    )

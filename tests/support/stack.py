@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -223,3 +224,41 @@ async def seed_role_secret(
     )
     assert secret.properties.version
     return SeededSecret(name, role, secret.properties.version)
+
+
+@dataclass(frozen=True)
+class SeededDual:
+    name: str
+    admin: str
+    blue: str
+    green: str
+    blue_password: str
+    version: str
+
+
+async def seed_dual_secret(vault: SecretClient, postgres: Postgres, leak: list[str], prefix: str) -> SeededDual:
+    """An admin role with the grants docs/tags.md asks for on this server's version, `blue` (current, with a
+    password) and `green` (no password yet), the admin secret, and a `postgres-dual-user` secret near expiry."""
+    role_prefix = prefix.replace("-", "_")
+    admin, admin_password = await postgres.create_role(f"{role_prefix}_admin", createrole=True)
+    blue, blue_password = await postgres.create_role(f"{role_prefix}_blue")
+    green, _ = await postgres.create_role(f"{role_prefix}_green", with_password=False)
+    await postgres.grant_rotation_admin(admin, blue, green)
+    leak.extend([admin_password, blue_password])
+    name = unique(prefix)
+    await vault.set_secret(f"{name}-admin", admin_password, tags={"CredentialId": admin})
+    secret = await vault.set_secret(
+        name,
+        json.dumps({"username": blue, "password": blue_password}),
+        tags={
+            "RotatorType": "postgres-dual-user",
+            "CredentialId": blue,
+            "AlternateCredentialId": green,
+            "AdminSecretName": f"{name}-admin",
+            "ProviderAddress": postgres.address,
+            "ValidityPeriodDays": "60",
+        },
+        expires_on=near_expiry(),
+    )
+    assert secret.properties.version
+    return SeededDual(name, admin, blue, green, blue_password, secret.properties.version)
