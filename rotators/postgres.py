@@ -8,8 +8,8 @@ server's statement log and the server's `password_encryption` setting does not m
 quoted as an identifier by psycopg.
 
 A failed connection is told apart by what the operator must fix: a refused login (SQLSTATE class 28:
-wrong password, no such role, pg_hba.conf), a missing database (3D000: a configuration error naming it),
-a missing CONNECT privilege (42501), or an outage (anything else: retryable).
+wrong password, no such role, pg_hba.conf), a missing database (3D000) or CONNECT privilege (42501),
+both configuration errors naming the database, or an outage (anything else: retryable).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ _INSUFFICIENT_PRIVILEGE = "42501"
 # libpq hands the client no SQLSTATE for a failed connection, only the server's message text, so these
 # are the server's own messages (src/backend/libpq/auth.c `auth_failed`, hba.c, utils/init/miscinit.c
 # and postinit.c) and libpq's for a missing password. The database messages are matched with the exact
-# name we asked for (see _classify_connect_failure), so a role or database name cannot fake them.
+# database name we asked for (see _classify_connect_failure).
 _AUTH_FAILURE_TEXTS = (
     'authentication failed for user "',  # password, SCRAM, ident, peer, LDAP, ... (28P01 / 28000)
     "no pg_hba.conf entry for host",
@@ -93,7 +93,8 @@ class PostgresAddress:
 
 
 async def connect(address: PostgresAddress, credential: Credential) -> psycopg.AsyncConnection[TupleRow]:
-    """A connection logged in as `credential`; raises ProviderRefusedError or TransientError."""
+    """A connection logged in as `credential`; raises ProviderRefusedError (login refused),
+    ConfigurationError (no such database, no CONNECT privilege) or TransientError (anything else)."""
     import psycopg
 
     try:
@@ -126,7 +127,9 @@ def _classify_connect_failure(exc: Exception, address: PostgresAddress, role: st
     if sqlstate.startswith(_AUTH_FAILURE_CLASS) or any(marker in text for marker in _AUTH_FAILURE_TEXTS):
         return ProviderRefusedError(f"PostgreSQL {address.scope} refused the login of role {role}")
     if sqlstate == _INSUFFICIENT_PRIVILEGE or f'permission denied for database "{address.database}"' in text:
-        return ProviderRefusedError(
+        # The password was accepted, so this is not "the provider refuses the credential" (`accepts` says
+        # False for that, and the engine would retry verification in vain): an operator must grant it.
+        return ConfigurationError(
             f'PostgreSQL {address.scope}: role {role} may not connect to database "{address.database}" '
             "(no CONNECT privilege)"
         )

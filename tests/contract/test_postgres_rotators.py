@@ -207,7 +207,7 @@ async def test_the_dual_admin_needs_admin_option_from_postgresql_16(server: Post
         ("no_such_role", ProviderRefusedError, "refused the login of role"),
         ("nologin_role", ProviderRefusedError, "refused the login of role"),
         ("pg_hba_refuses", ProviderRefusedError, "refused the login of role"),
-        ("no_connect_privilege", ProviderRefusedError, "(no CONNECT privilege)"),
+        ("no_connect_privilege", ConfigurationError, "(no CONNECT privilege)"),
         ("missing_database", ConfigurationError, 'database "no_such_db" does not exist'),
     ],
 )
