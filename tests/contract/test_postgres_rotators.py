@@ -14,7 +14,9 @@ import json
 import re
 from dataclasses import dataclass, replace
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from rotators import postgres as postgres_rotator_helpers
 from rotators.postgres import PostgresAddress
@@ -251,3 +253,44 @@ async def test_the_new_password_is_stored_as_scram_whatever_password_encryption_
     await case.rotator.apply(ApplyRequest(case.config, new, case.current, case.admin))
     assert await server.password_scheme(case.target_id) == "SCRAM-SHA-256"
     assert await case.rotator.accepts(case.config, new)
+
+
+async def test_roles_the_admin_created_itself_need_no_grant(server: Postgres) -> None:
+    # Commit cf5eb37c5 (PostgreSQL 16): "When a CREATEROLE user who is not a superuser creates a role, grant
+    # ADMIN OPTION on the newly-created role to the creator" (what docs/tags.md tells the operator).
+    rotator = RotatorRegistry().get("postgres-dual-user")
+    admin, admin_password = await server.create_role("contract_admin", createrole=True)
+    blue, green = f"{admin}_blue", f"{admin}_green"
+    async with await psycopg.AsyncConnection.connect(
+        host=server.host, port=server.port, dbname="postgres", user=admin, password=admin_password, autocommit=True
+    ) as as_admin:
+        for role in (blue, green):
+            await as_admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    config = RotationConfig(
+        rotator.name, blue, server.address, 60, alternate_credential_id=green, admin_secret_name="a"
+    )
+    new = Credential(green, rotator.generate(config, green))
+    await rotator.apply(
+        ApplyRequest(
+            config, new, Credential(blue, SecretValue("unused")), Credential(admin, SecretValue(admin_password))
+        )
+    )
+    assert await rotator.accepts(config, new)
+
+
+async def test_an_admin_without_createrole_is_refused_naming_it(server: Postgres) -> None:
+    rotator = RotatorRegistry().get("postgres-dual-user")
+    admin, admin_password = await server.create_role("contract_admin")
+    blue, _ = await server.create_role("contract_blue")
+    green, _ = await server.create_role("contract_green")
+    config = RotationConfig(
+        rotator.name, blue, server.address, 60, alternate_credential_id=green, admin_secret_name="a"
+    )
+    new = Credential(green, rotator.generate(config, green))
+    with pytest.raises(ProviderRefusedError, match=f"refused to change the password of role {green}: .*CREATEROLE"):
+        await rotator.apply(
+            ApplyRequest(
+                config, new, Credential(blue, SecretValue("unused")), Credential(admin, SecretValue(admin_password))
+            )
+        )
+    assert not await rotator.accepts(config, new)
