@@ -18,8 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from rotators import postgres as postgres_rotator_helpers
-from rotators.postgres import PostgresAddress
+from rotators.postgres import PostgresAddress, connect
 from secret_rotation.errors import ConfigurationError, ProviderRefusedError
 from secret_rotation.registry import RotatorRegistry
 from secret_rotation.rotator import ApplyRequest, Credential, Rotator
@@ -237,7 +236,7 @@ async def test_each_failed_login_names_what_to_fix(
     elif situation == "missing_database":
         address = PostgresAddress(address.host, address.port, "no_such_db", address.sslmode)
     with pytest.raises(error, match=re.escape(message)) as raised:
-        await postgres_rotator_helpers.connect(address, Credential(role, SecretValue(password)))
+        await connect(address, Credential(role, SecretValue(password)))
     assert password not in str(raised.value)
 
 
