@@ -160,7 +160,8 @@ async def set_password(connection: psycopg.AsyncConnection[TupleRow], role: str,
         await connection.execute(statement)
     except psycopg.errors.InsufficientPrivilege:
         if connection.info.server_version >= _ADMIN_OPTION_SINCE:
-            needs = f"CREATEROLE and ADMIN OPTION on {role} (GRANT {role} TO <admin> WITH ADMIN OPTION)"
+            admin = connection.info.user
+            needs = f"CREATEROLE and ADMIN OPTION on {role} (GRANT {role} TO {admin} WITH ADMIN OPTION)"
         else:
             needs = "CREATEROLE"
         raise ProviderRefusedError(

@@ -194,7 +194,7 @@ async def test_the_dual_admin_needs_admin_option_from_postgresql_16(server: Post
     else:
         with pytest.raises(ProviderRefusedError, match=f"ADMIN OPTION on {green}") as refused:
             await rotator.apply(request)
-        assert f"GRANT {green} TO <admin> WITH ADMIN OPTION" in str(refused.value)
+        assert f"GRANT {green} TO {admin} WITH ADMIN OPTION" in str(refused.value)
         assert not await rotator.accepts(config, new)
         await server.grant_rotation_admin(admin, green)  # the documented grant, least privilege form
         await rotator.apply(request)
