@@ -1,0 +1,79 @@
+"""Provider-issued credentials (docs/protocol.md): the provider chooses the value and its id during
+`apply`; the engine records both in the pending record before verifying, promotes the provider's id as
+`CredentialId`, and never asks the provider about the placeholder."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import ClassVar
+
+from secret_rotation.engine import RotationEngine
+from secret_rotation.outcomes import Status
+from secret_rotation.pending import pending_name
+from secret_rotation.registry import RotatorRegistry
+from secret_rotation.rotator import ApplyRequest, Credential, DualCredentialRotator, Rotator
+from secret_rotation.scopes import Scopes
+from secret_rotation.secret_value import SecretValue
+from secret_rotation.tags import RotationConfig
+from tests.unit.conftest import NOW, SCOPE, World
+from tests.unit.fakes import VAULT, InMemoryStores
+
+
+class IssuingRotator(DualCredentialRotator):
+    """Like Graph's addPassword: each apply issues a new secret under a new id."""
+
+    name = "fake-issuing"
+    issues_credentials = True
+    issued: ClassVar[dict[str, str]] = {}
+    asked: ClassVar[list[str]] = []
+
+    def scope(self, config: RotationConfig) -> str:
+        return config.provider_address
+
+    def validate(self, config: RotationConfig) -> None:
+        Rotator.validate(self, config)
+
+    def target_credential_id(self, config: RotationConfig) -> str:
+        return "to-be-issued"
+
+    def next_tags(self, config: RotationConfig) -> dict[str, str]:
+        return {"AlternateCredentialId": config.credential_id}
+
+    async def apply(self, request: ApplyRequest) -> Credential:
+        key_id, secret = f"key-{len(self.issued)}", secrets.token_urlsafe(16)
+        self.issued[key_id] = secret
+        return Credential(key_id, SecretValue(secret))
+
+    async def accepts(self, config: RotationConfig, credential: Credential) -> bool:
+        self.asked.append(credential.credential_id)
+        return self.issued.get(credential.credential_id) == credential.secret.reveal()
+
+
+async def test_the_issued_credential_and_its_id_are_recorded_before_verification_and_promoted(world: World) -> None:
+    IssuingRotator.issued, IssuingRotator.asked = {"key-first": "first"}, []
+    registry = RotatorRegistry(builtins={})
+    registry.register(IssuingRotator)
+    engine = RotationEngine(
+        InMemoryStores(world.store), registry, Scopes((VAULT,), (SCOPE,)), world.lock, clock=lambda: NOW
+    )
+    tags = {
+        "RotatorType": "fake-issuing",
+        "CredentialId": "key-first",
+        "ProviderAddress": f"{SCOPE}/app",
+        "ValidityPeriodDays": "60",
+    }
+    base = await world.store.set("app", SecretValue("first"), tags=tags, expires_on=NOW + timedelta(days=10))
+
+    outcome = await engine.rotate(world.event("app", base.version))
+
+    assert outcome.status is Status.ROTATED, outcome
+    newest = world.store.versions["app"][-1]
+    assert newest.tags["CredentialId"] == "key-1" and newest.tags["AlternateCredentialId"] == "key-first"
+    assert newest.value.reveal() == IssuingRotator.issued["key-1"]
+    pending = world.store.versions[pending_name("app")]
+    # placeholder (created), the issued credential (written as applied, then verified in place), tombstone
+    assert [v.tags["RotationStep"] for v in pending] == ["created", "verified", "completed"]
+    assert pending[0].tags["CredentialId"] == "to-be-issued" and pending[1].tags["CredentialId"] == "key-1"
+    assert pending[1].value.reveal() == newest.value.reveal() and not pending[1].enabled
+    assert "to-be-issued" not in IssuingRotator.asked, "the placeholder is never put to the provider"
