@@ -96,6 +96,7 @@ async def test_a_throttled_regenerate_key_through_the_fault_proxy_still_regenera
     # request gets 429 with Retry-After; azure-core's retry policy honours it.
     faults = Faults(http, stack_environ["FAULTS_MANAGEMENT_CONTROL"])
     control = ManagementControl(http, stack_environ)
+    await faults.reset_stats()  # the proxy outlives test sessions
     await faults.schedule(
         {
             "match": {"method": "POST", "path_regex": "/regenerateKey$"},
@@ -138,6 +139,7 @@ async def test_a_long_running_update_is_polled_through_the_fault_proxy_despite_a
     control = ManagementControl(http, stack_environ)
     await control.create_server("flexibleServers", server, role)
     faults = Faults(http, stack_environ["FAULTS_MANAGEMENT_CONTROL"])
+    await faults.reset_stats()
     await faults.schedule(
         {
             "match": {"method": "GET", "path_regex": "/azureAsyncOperation/"},
