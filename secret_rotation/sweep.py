@@ -2,7 +2,8 @@
 
 Event Grid drops events after 24 hours of failed delivery, and a worker can die with a rotation
 pending. The sweep lists every allowed vault's secrets, page by page and by properties only (no value
-is read), and enqueues a job for each secret that carries a `RotatorType` tag and is expired or inside
+is read), and enqueues a job for each secret whose tags name or imply a rotator (`RotatorType`, or a
+`ProviderAddress` of a resource type with a built-in rotator) and is expired or inside
 the near-expiry window, and for each secret whose pending record has not moved for longer than
 `ROTATION_STUCK_AFTER_MINUTES`. The jobs are ordinary Key Vault events in the Event Grid schema, so
 they take the same idempotent path as delivered ones: a secret already rotated is simply skipped.
@@ -20,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from .events import SecretEventType, secret_event_payload
 from .pending import PENDING_SUFFIX, Step
 from .ports import JobQueue, SecretStores, SecretSummary
-from .tags import NEAR_EXPIRY_DAYS, Tag
+from .tags import NEAR_EXPIRY_DAYS, Tag, rotator_for
 
 logger = logging.getLogger("secret_rotation")
 
@@ -95,7 +96,8 @@ class Sweep:
             if owner and step != Step.COMPLETED.value and updated and updated < now - self._stuck_after:
                 return DueSecret(vault, owner, "stuck", None)
             return None
-        if not (summary.enabled and summary.tags.get(Tag.ROTATOR_TYPE) and summary.expires_on):
+        # A rotator named by RotatorType or implied by ProviderAddress (Microsoft's tutorial tags).
+        if not (summary.enabled and rotator_for(summary.tags) and summary.expires_on):
             return None
         if summary.expires_on <= now:
             return DueSecret(vault, summary.name, "expired", summary.expires_on)

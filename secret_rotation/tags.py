@@ -49,7 +49,7 @@ class RotationConfig:
     @classmethod
     def from_tags(cls, secret_name: str, tags: Mapping[str, str] | None) -> RotationConfig:
         tags = tags or {}
-        rotator_type = tags.get(Tag.ROTATOR_TYPE, "").strip() or infer_rotator(tags.get(Tag.PROVIDER_ADDRESS, ""))
+        rotator_type = rotator_for(tags)
         if not rotator_type:
             raise UnknownRotatorError(
                 f"secret {secret_name} has no {Tag.ROTATOR_TYPE} tag and its {Tag.PROVIDER_ADDRESS} "
@@ -72,6 +72,11 @@ ROTATORS_BY_RESOURCE_TYPE: Mapping[str, str] = {
     "microsoft.dbforpostgresql/flexibleservers": "postgres-flexible-admin",
     "microsoft.sql/servers": "azure-sql-admin",
 }
+
+
+def rotator_for(tags: Mapping[str, str]) -> str | None:
+    """The rotator a secret's tags name (`RotatorType`) or imply (`ProviderAddress`); None if neither."""
+    return tags.get(Tag.ROTATOR_TYPE, "").strip() or infer_rotator(tags.get(Tag.PROVIDER_ADDRESS, ""))
 
 
 def infer_rotator(provider_address: str) -> str | None:

@@ -1,6 +1,7 @@
-"""Provider-issued credentials (docs/protocol.md): the provider chooses the value and its id during
-`apply`; the engine records both in the pending record before verifying, promotes the provider's id as
-`CredentialId`, and never asks the provider about the placeholder."""
+"""Engine support for the management-API rotators, against in-memory ports: provider-issued credentials
+(docs/protocol.md: the provider chooses the value and its id during `apply`; the engine records both in
+the pending record before verifying, promotes the provider's id as `CredentialId`, and never asks the
+provider about the placeholder), and the sweep finding secrets tagged like Microsoft's tutorials."""
 
 from __future__ import annotations
 
@@ -77,3 +78,18 @@ async def test_the_issued_credential_and_its_id_are_recorded_before_verification
     assert pending[0].tags["CredentialId"] == "to-be-issued" and pending[1].tags["CredentialId"] == "key-1"
     assert pending[1].value.reveal() == newest.value.reveal() and not pending[1].enabled
     assert "to-be-issued" not in IssuingRotator.asked, "the placeholder is never put to the provider"
+
+
+async def test_the_sweep_finds_a_due_secret_tagged_like_microsofts_tutorial(world: World) -> None:
+    from secret_rotation.sweep import Sweep
+    from tests.unit.fakes import InMemoryQueue
+
+    account = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a"
+    tutorial = {"CredentialId": "key1", "ProviderAddress": account, "ValidityPeriodDays": "60"}
+    await world.store.set("storage-key", SecretValue("k"), tags=tutorial, expires_on=NOW + timedelta(days=5))
+    await world.store.set("no-rotator", SecretValue("k"), tags={"CredentialId": "x"}, expires_on=NOW)
+    sweep = Sweep(
+        InMemoryStores(world.store), (VAULT,), InMemoryQueue(), stuck_after=timedelta(hours=1), clock=lambda: NOW
+    )
+    report = await sweep.run()
+    assert {(d.name, d.reason) for d in report.enqueued} == {("storage-key", "near-expiry")}
