@@ -84,12 +84,22 @@ async def test_the_tutorial_secret_rotates_key2_then_key1_and_the_previous_key_k
 
 
 @pytest.mark.parametrize(
-    ("address_of", "reason"),
+    ("address_of", "extra", "reason"),
     [
-        (lambda env: env["MANAGEMENT_STORAGE_ACCOUNT_ID"].replace("rotation-local", "elsewhere"), "outside"),
-        (lambda env: env["MANAGEMENT_STORAGE_ACCOUNT_ID"] + "/blobServices/default", "RotatorType"),
+        (lambda env: env["MANAGEMENT_STORAGE_ACCOUNT_ID"].replace("rotation-local", "elsewhere"), {}, "outside"),
+        (lambda env: env["MANAGEMENT_STORAGE_ACCOUNT_ID"] + "/blobServices/default", {}, "RotatorType"),
+        (
+            lambda env: env["MANAGEMENT_STORAGE_ACCOUNT_ID"],
+            {"RotatorType": "azure-sql-admin"},
+            "must be the resource ID of a Microsoft.Sql/servers",
+        ),
+        (
+            lambda env: f"/tenants/{env['MANAGEMENT_TENANT_ID']}/applications/{'0' * 8}-0000-0000-0000-{'0' * 12}",
+            {"RotatorType": "storage-account-key"},
+            "is not an ARM resource ID",
+        ),
     ],
-    ids=["out-of-scope", "child-resource"],
+    ids=["out-of-scope", "child-resource", "wrong-type", "not-arm"],
 )
 async def test_an_unusable_provider_address_is_refused_before_any_management_call(
     host: LocalFunctionsHost,
@@ -99,6 +109,7 @@ async def test_an_unusable_provider_address_is_refused_before_any_management_cal
     leak_check: list[str],
     caplog: pytest.LogCaptureFixture,
     address_of: object,
+    extra: dict[str, str],
     reason: str,
 ) -> None:
     assert callable(address_of)
@@ -107,7 +118,12 @@ async def test_an_unusable_provider_address_is_refused_before_any_management_cal
     secret = await vault.set_secret(
         name,
         "not-a-key-value",
-        tags={"CredentialId": "key1", "ProviderAddress": address_of(stack_environ), "ValidityPeriodDays": "60"},
+        tags={
+            "CredentialId": "key1",
+            "ProviderAddress": address_of(stack_environ),
+            "ValidityPeriodDays": "60",
+            **extra,
+        },
         expires_on=near_expiry(),
     )
     management_control = ManagementControl(http, stack_environ)
