@@ -134,7 +134,8 @@ async def record_and_authenticate(request: web.Request, handler: Handler) -> web
     if request.path.startswith(CONTROL) or request.path == "/ping":
         return await handler(request)
     plane = request.app[PLANE]
-    response = _unauthorized(request, plane) or await handler(request)
+    denied = _unauthorized(request, plane)
+    response = denied if denied is not None else await handler(request)
     plane.seen.append({"method": request.method, "path": request.path, "status": response.status})
     return response
 

@@ -94,7 +94,8 @@ class Servers:
                 f"The Resource '{namespace}/{rtype}/{info['name']}' under resource group "
                 f"'{info['group']}' was not found.",
             )
-        return check_api_version(request, versions) or server
+        problem = check_api_version(request, versions)
+        return problem if problem is not None else server
 
     def _body(self, request: web.Request, server: Server) -> dict[str, Any]:
         namespace, rtype, _ = KINDS[server.kind]

@@ -183,7 +183,8 @@ class TargetAccount:
         )
 
     async def list_keys(self, request: web.Request) -> web.Response:
-        return self._checked(request) or web.json_response(self._listing())
+        problem = self._checked(request)
+        return problem if problem is not None else web.json_response(self._listing())
 
     async def regenerate_key(self, request: web.Request) -> web.Response:
         problem = self._checked(request)
