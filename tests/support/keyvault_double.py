@@ -1,0 +1,35 @@
+"""The management API of the local Key Vault double (tests/doubles/keyvault_management.py), for tests.
+
+Every call names one vault (its URL), so settings made for one test's vault never leak into another's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+
+class KeyVaultDouble:
+    """Management calls for one vault of the double."""
+
+    def __init__(self, http: aiohttp.ClientSession, management_url: str, vault_url: str) -> None:
+        self.http, self.management, self.vault = http, management_url, vault_url
+
+    async def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        url = f"{self.management}/{path}"
+        async with self.http.request(method, url, params={"vault": self.vault}, json=body) as response:
+            assert response.status == expect, await response.text()
+            return await response.json()
+
+    async def deny(self, *rules: dict[str, Any]) -> Any:
+        """Per-secret RBAC: each rule is {"secret": NAME, "deny": [operation or alias, ...]}."""
+        return await self.call("PUT", "rbac", {"rules": list(rules)})
+
+    async def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = await self.call("GET", "requests")
+        return counts
+
+    async def reset(self) -> None:
+        """Back to a plain vault: no RBAC denials."""
+        await self.call("DELETE", "rbac")
