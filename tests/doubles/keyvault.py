@@ -10,7 +10,9 @@ so callers see the URL they used.
 
 Behaviours pinned against Microsoft's REST specification and documentation by `tests/doubles_fidelity`:
     per-secret RBAC: a denied operation answers 403 `Forbidden`, inner error `ForbiddenByRbac`, with the
-    data action in the message, before the secret is looked up (`keyvault_rules`).
+    data action in the message, before the secret is looked up (`keyvault_rules`);
+    Azure Policy "Deny": a new version (PUT) lacking a required content type or expiry answers 403
+    `Forbidden`, inner error `ForbiddenByPolicy`; updates of existing versions are not affected.
 
 Management API (`keyvault_management`; no auth, like Lowkey Vault; not part of Key Vault's API). The
 `vault=<authority or URL>` query parameter names one vault; the read and clock endpoints act on all
@@ -26,6 +28,10 @@ vaults without it, the settings endpoints require it:
                                   case-insensitive. So {"secret": "A--rotation-pending", "deny": ["write"]}
                                   lets the identity write A but not its pending record, and vice versa.
     GET  /management/rbac?vault=V    DELETE /management/rbac?vault=V (no denials)
+    PUT  /management/policy?vault=V  {"require_content_type": bool, "require_expiry": bool}
+                                  assign the built-in "Secrets should have content type set" and/or "Key
+                                  Vault secrets should have an expiration date" with the Deny effect
+    GET  /management/policy?vault=V  DELETE /management/policy?vault=V (no policy)
 
 Run: python -m tests.doubles.keyvault --host 127.0.0.1 --port 8443 --cert C --key K --key-file T --tenant-id G
 """
@@ -155,7 +161,13 @@ async def set_secret(request: web.Request) -> web.StreamResponse:
     created = now()
     v = Version(version=uuid.uuid4().hex, value=value, created=created, updated=created)
     apply_common(v, body)
-    secret = _store(request).secrets.setdefault(name.lower(), Secret(name=name))
+    store = _store(request)
+    try:
+        store.policy.check_new_version(name, v.content_type, v.exp)
+    except KvError:
+        store.counts["forbidden"] += 1
+        raise
+    secret = store.secrets.setdefault(name.lower(), Secret(name=name))
     secret.versions.append(v)
     return web.json_response(item(f"{_base(request)}/secrets/{secret.name}/{v.version}", v, v.value))
 

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.doubles.keyvault_errors import bad
-from tests.doubles.keyvault_rules import Rbac
+from tests.doubles.keyvault_rules import Policy, Rbac
 from tests.doubles.keyvault_store import VAULTS, VaultStore, count_summary
 
 
@@ -77,6 +77,22 @@ async def delete_rbac(request: web.Request) -> web.Response:
     return web.json_response(store.rbac.report())
 
 
+async def get_policy(request: web.Request) -> web.Response:
+    return web.json_response(_one(request).policy.report())
+
+
+async def put_policy(request: web.Request) -> web.Response:
+    store = _one(request)
+    store.policy = Policy.parse(await _body(request))
+    return web.json_response(store.policy.report())
+
+
+async def delete_policy(request: web.Request) -> web.Response:
+    store = _one(request)
+    store.policy = Policy()
+    return web.json_response(store.policy.report())
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/management/time-shift", time_shift)
@@ -85,3 +101,6 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/management/rbac", get_rbac, allow_head=False)
     r.add_put("/management/rbac", put_rbac)
     r.add_delete("/management/rbac", delete_rbac)
+    r.add_get("/management/policy", get_policy, allow_head=False)
+    r.add_put("/management/policy", put_policy)
+    r.add_delete("/management/policy", delete_policy)

@@ -2,9 +2,9 @@
 
 Set through the management API (`tests.doubles.keyvault_management`) and checked by the data plane
 (`tests.doubles.keyvault`) in Key Vault's order: authentication, then RBAC on the data action (before
-the secret is even looked up, so a denied read of a missing secret is 403, not 404), then, for writes,
-Azure Policy on the object the write would produce. Both answer 403 `Forbidden` with Key Vault's inner
-codes: `ForbiddenByRbac` and `ForbiddenByPolicy`.
+the secret is even looked up, so a denied read of a missing secret is 403, not 404), then, for a new
+version, Azure Policy on the version the write would create. Both answer 403 `Forbidden`, with the inner
+codes `ForbiddenByRbac` and `ForbiddenByPolicy`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ ALIASES = {"write": ("set", "update"), "read": ("get", "list_versions")}
 # Built-in Azure Policy definitions for secrets whose "Deny" effect this double can enforce.
 POLICY_CONTENT_TYPE = "Secrets should have content type set"
 POLICY_EXPIRY = "Key Vault secrets should have an expiration date"
-POLICY_OPERATIONS = {"set": "SetSecret", "update": "UpdateSecret"}
 
 
 def _vault_name(authority: str) -> str:
@@ -95,3 +94,45 @@ class Rbac:
             f"Vault: {vault};location=local\r\n"
         )
         raise KvError(403, "Forbidden", message, "ForbiddenByRbac")
+
+
+@dataclass
+class Policy:
+    """Azure Policy assignments with the "Deny" effect on this vault's secrets (both off by default)."""
+
+    require_content_type: bool = False
+    require_expiry: bool = False
+
+    @classmethod
+    def parse(cls, body: Any) -> Policy:
+        """`{"require_content_type": bool, "require_expiry": bool}`; a missing key means off."""
+        keys = ("require_content_type", "require_expiry")
+        if not isinstance(body, dict) or set(body) - set(keys):
+            raise bad(f"the body must be an object with the keys {', '.join(keys)}")
+        if not all(isinstance(body.get(k, False), bool) for k in keys):
+            raise bad(f"{' and '.join(keys)} must be booleans")
+        return cls(**{k: body.get(k, False) for k in keys})
+
+    def report(self) -> dict[str, Any]:
+        assigned = [POLICY_CONTENT_TYPE] * self.require_content_type + [POLICY_EXPIRY] * self.require_expiry
+        return {
+            "require_content_type": self.require_content_type,
+            "require_expiry": self.require_expiry,
+            "assignments": assigned,
+        }
+
+    def check_new_version(self, name: str, content_type: str | None, expires: int | None) -> None:
+        """Raise the policy denial when a new version of `name` would not comply.
+
+        "Deny" blocks the creation of new objects and new versions; existing versions, and updates of
+        their attributes, are not affected (Microsoft Learn, Integrate Azure Key Vault with Azure Policy).
+        """
+        failed = [POLICY_CONTENT_TYPE] * (self.require_content_type and not content_type)
+        failed += [POLICY_EXPIRY] * (self.require_expiry and expires is None)
+        if failed:
+            names = ", ".join(f"'{assignment}'" for assignment in failed)
+            message = (
+                f"Operation 'SetSecret' on secret '{name}' is not allowed by Azure Policy: the new version does "
+                f"not comply with the policy assignment(s) {names} (effect: Deny)."
+            )
+            raise KvError(403, "Forbidden", message, "ForbiddenByPolicy")

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from tests.doubles.keyvault_errors import bad
-from tests.doubles.keyvault_rules import Rbac
+from tests.doubles.keyvault_rules import Policy, Rbac
 
 OPERATIONS = ("set", "get", "update", "list", "list_versions", "delete")
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -59,6 +59,7 @@ class VaultStore:
     secrets: dict[str, Secret] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     rbac: Rbac = field(default_factory=Rbac)
+    policy: Policy = field(default_factory=Policy)
 
 
 def normalize_authority(raw: str, scheme: str = "https") -> str:

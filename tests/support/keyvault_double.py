@@ -26,10 +26,15 @@ class KeyVaultDouble:
         """Per-secret RBAC: each rule is {"secret": NAME, "deny": [operation or alias, ...]}."""
         return await self.call("PUT", "rbac", {"rules": list(rules)})
 
+    async def deny_by_policy(self, *, content_type: bool = False, expiry: bool = False) -> Any:
+        """Azure Policy "Deny": new versions need a content type and/or an expiry."""
+        return await self.call("PUT", "policy", {"require_content_type": content_type, "require_expiry": expiry})
+
     async def counts(self) -> dict[str, int]:
         counts: dict[str, int] = await self.call("GET", "requests")
         return counts
 
     async def reset(self) -> None:
-        """Back to a plain vault: no RBAC denials."""
+        """Back to a plain vault: no RBAC denials, no policy."""
         await self.call("DELETE", "rbac")
+        await self.call("DELETE", "policy")
