@@ -12,7 +12,9 @@ Behaviours pinned against Microsoft's REST specification and documentation by `t
     per-secret RBAC: a denied operation answers 403 `Forbidden`, inner error `ForbiddenByRbac`, with the
     data action in the message, before the secret is looked up (`keyvault_rules`);
     Azure Policy "Deny": a new version (PUT) lacking a required content type or expiry answers 403
-    `Forbidden`, inner error `ForbiddenByPolicy`; updates of existing versions are not affected.
+    `Forbidden`, inner error `ForbiddenByPolicy`; updates of existing versions are not affected;
+    disabled versions: a read answers 403 `Forbidden`, inner error `SecretDisabled`, "Operation get is not
+    allowed on a disabled secret."; listing versions shows `enabled`, tags and content type, no value.
 
 Management API (`keyvault_management`; no auth, like Lowkey Vault; not part of Key Vault's API). The
 `vault=<authority or URL>` query parameter names one vault; the read and clock endpoints act on all

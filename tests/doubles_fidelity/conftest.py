@@ -13,6 +13,7 @@ from tests.support.keyvault_double import KeyVaultDouble
 @pytest.fixture
 async def kv_double(http: aiohttp.ClientSession, stack_env: dict[str, str]) -> AsyncIterator[KeyVaultDouble]:
     double = KeyVaultDouble(http, stack_env["KEYVAULT_MANAGEMENT_URL"], stack_env["KEYVAULT_URL"])
+    await double.token(stack_env["IDENTITY_ENDPOINT"], stack_env["IDENTITY_HEADER"])
     await double.reset()
     yield double
     await double.reset()
