@@ -14,7 +14,9 @@ Behaviours pinned against Microsoft's REST specification and documentation by `t
     Azure Policy "Deny": a new version (PUT) lacking a required content type or expiry answers 403
     `Forbidden`, inner error `ForbiddenByPolicy`; updates of existing versions are not affected;
     disabled versions: a read answers 403 `Forbidden`, inner error `SecretDisabled`, "Operation get is not
-    allowed on a disabled secret."; listing versions shows `enabled`, tags and content type, no value.
+    allowed on a disabled secret."; listing versions shows `enabled`, tags and content type, no value;
+    versions listed in version-id order, not creation order; `created`/`updated` in unix seconds, so
+    versions created in the same second share them; versions of a missing secret: 200, empty list.
 
 Management API (`keyvault_management`; no auth, like Lowkey Vault; not part of Key Vault's API). The
 `vault=<authority or URL>` query parameter names one vault; the read and clock endpoints act on all
@@ -205,7 +207,7 @@ async def delete_secret(request: web.Request) -> web.StreamResponse:
 
 
 def _page(request: web.Request, keys: list[str]) -> tuple[int, int, str | None]:
-    """Slice bounds for keys (sorted or in creation order) after $skiptoken, and the next token."""
+    """Slice bounds for sorted keys after $skiptoken, and the next token."""
     raw = request.query.get("maxresults")
     try:
         size = MAX_PAGE if raw is None else int(raw)
@@ -240,12 +242,15 @@ async def list_secrets(request: web.Request) -> web.StreamResponse:
 
 @data_plane("list_versions")
 async def list_versions(request: web.Request) -> web.StreamResponse:
-    secret = _secret(request)
-    keys = [v.version for v in secret.versions]
-    start, end, token = _page(request, keys)
-    base = f"{_base(request)}/secrets/{secret.name}"
-    items = [item(f"{base}/{v.version}", v) for v in secret.versions[start:end]]
-    return _listing(request, f"/secrets/{secret.name}/versions", items, token)
+    name = _name(request)
+    secret = _store(request).secrets.get(name.lower())
+    # Key Vault pages through versions in version-id order, and a missing secret has no versions: 200, empty.
+    versions = sorted(secret.versions, key=lambda v: v.version) if secret else []
+    start, end, token = _page(request, [v.version for v in versions])
+    name = secret.name if secret else name
+    base = f"{_base(request)}/secrets/{name}"
+    items = [item(f"{base}/{v.version}", v) for v in versions[start:end]]
+    return _listing(request, f"/secrets/{name}/versions", items, token)
 
 
 async def ping(_: web.Request) -> web.Response:

@@ -34,10 +34,13 @@ class KeyVaultDouble:
     async def data_plane(
         self, method: str, path: str, body: Any = None, api_version: str = "7.6"
     ) -> tuple[int, Any, dict[str, str]]:
-        """A raw Key Vault request (status, JSON body or None, headers), for what the SDK does not expose."""
-        url = f"{self.vault}{path}"
+        """A raw Key Vault request (status, JSON body or None, headers), for what the SDK does not expose.
+
+        `path` is relative to the vault (api-version added), or a full URL such as a nextLink (used as is)."""
+        full = path.startswith("https://")
+        url = path if full else f"{self.vault}{path}"
         headers = {"Authorization": f"Bearer {self._token}"}
-        params = {"api-version": api_version}
+        params = {} if full else {"api-version": api_version}
         async with self.http.request(method, url, params=params, json=body, headers=headers) as response:
             payload = await response.json() if response.content_length else None
             return response.status, payload, dict(response.headers)
