@@ -53,11 +53,16 @@ class KeyVaultDouble:
         """Azure Policy "Deny": new versions need a content type and/or an expiry."""
         return await self.call("PUT", "policy", {"require_content_type": content_type, "require_expiry": expiry})
 
+    async def purge_protection(self, enabled: bool) -> Any:
+        """Purge protection on (deleted secrets cannot be purged) or off (the default)."""
+        return await self.call("PUT", "purge-protection", {"enabled": enabled})
+
     async def counts(self) -> dict[str, int]:
         counts: dict[str, int] = await self.call("GET", "requests")
         return counts
 
     async def reset(self) -> None:
-        """Back to a plain vault: no RBAC denials, no policy."""
+        """Back to a plain vault: no RBAC denials, no policy, no purge protection."""
         await self.call("DELETE", "rbac")
         await self.call("DELETE", "policy")
+        await self.purge_protection(False)
