@@ -1,4 +1,4 @@
-"""Key Vault secrets REST double (api-version 7.2-7.6) served over TLS for the local stack.
+"""Key Vault secrets REST double (api-version 7.2-7.6 and 2025-07-01) served over TLS for the local stack.
 
 It mimics what the real `azure.keyvault.secrets` SDK relies on: the bearer challenge (401 +
 WWW-Authenticate with authorization/resource) on unauthenticated requests, bundle and paging shapes,
@@ -19,14 +19,16 @@ Behaviours pinned against Microsoft's REST specification and documentation by `t
     versions created in the same second share them; versions of a missing secret: 200, empty list;
     soft delete (`keyvault_deleted`): DELETE moves a secret with all versions to /deletedsecrets (GET list
     and one, POST .../recover, DELETE = purge: 204, or 403 `Forbidden` under purge protection), and a PUT
-    to a deleted name answers 409 `Conflict`, inner error `ObjectIsDeletedButRecoverable`.
+    to a deleted name answers 409 `Conflict`, inner error `ObjectIsDeletedButRecoverable`;
+    api-version 2025-07-01 accepted alongside 7.2-7.6; others answer 400 `BadParameter`.
 
 Management API (`keyvault_management`; no auth, like Lowkey Vault; not part of Key Vault's API). The
 `vault=<authority or URL>` query parameter names one vault; the read and clock endpoints act on all
 vaults without it, the settings endpoints require it:
     GET  /ping
     POST /management/time-shift?seconds=N        move every timestamp N seconds into the past
-    GET  /management/requests                    per-operation request counts (+ unauthorized, forbidden)
+    GET  /management/requests                    per-operation request counts (+ unauthorized, forbidden,
+                                                 total, and apiVersions: authenticated requests per version)
     POST /management/requests/reset
     PUT  /management/rbac?vault=V  {"rules": [{"secret": NAME, "deny": [OPERATION, ...]}, ...]}
                                   replace the vault's per-secret RBAC denials; OPERATION is one of set,

@@ -17,10 +17,11 @@ from aiohttp import web
 
 from tests.doubles import tokens
 from tests.doubles.keyvault_errors import KvError, bad, not_found
-from tests.doubles.keyvault_store import VAULTS, Secret, VaultStore, Version
+from tests.doubles.keyvault_store import API_VERSION_COUNT, VAULTS, Secret, VaultStore, Version
 
 RESOURCE = "https://vault.azure.net"
-SUPPORTED_API_VERSIONS = ("7.2", "7.3", "7.4", "7.5", "7.6")
+# Oldest to newest: the error for an unknown version names the last one as the latest.
+SUPPORTED_API_VERSIONS = ("7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01")
 MAX_PAGE = 25  # Key Vault's own cap on maxresults
 NAME_RE = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 MAX_VALUE_BYTES = 25 * 1024
@@ -101,6 +102,7 @@ def data_plane(operation: str) -> Callable[[Handler], Handler]:
                     f"The specified version ({api_version}) is not recognized. Consider using the latest "
                     f"supported version ({SUPPORTED_API_VERSIONS[-1]})."
                 )
+            store.counts[API_VERSION_COUNT + api_version] += 1
             if "name" in request.match_info:
                 try:
                     store.rbac.check(operation, request.match_info["name"], store.authority, claims)

@@ -33,6 +33,7 @@ OPERATIONS = (
     "purge",
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
+API_VERSION_COUNT = "api-version:"  # counter key prefix: requests per accepted api-version
 
 
 @dataclass
@@ -178,13 +179,21 @@ def apply_common(v: Version, body: dict[str, Any]) -> None:
             setattr(v, key, attrs[key])
 
 
-def count_summary(stores: list[VaultStore]) -> dict[str, int]:
-    """Per-operation request counts summed over `stores`, plus unauthorized and total."""
+def count_summary(stores: list[VaultStore]) -> dict[str, Any]:
+    """Per-operation request counts summed over `stores`, plus unauthorized, forbidden, total and the
+    authenticated requests per api-version."""
     total: Counter[str] = Counter()
     for store in stores:
         total.update(store.counts)
-    body = {op: total[op] for op in OPERATIONS}
-    return dict(body, unauthorized=total["unauthorized"], forbidden=total["forbidden"], total=sum(body.values()))
+    body: dict[str, Any] = {op: total[op] for op in OPERATIONS}
+    api_versions = {k.removeprefix(API_VERSION_COUNT): n for k, n in total.items() if k.startswith(API_VERSION_COUNT)}
+    return dict(
+        body,
+        unauthorized=total["unauthorized"],
+        forbidden=total["forbidden"],
+        total=sum(body.values()),
+        apiVersions=api_versions,
+    )
 
 
 def now() -> int:

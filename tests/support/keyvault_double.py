@@ -57,9 +57,13 @@ class KeyVaultDouble:
         """Purge protection on (deleted secrets cannot be purged) or off (the default)."""
         return await self.call("PUT", "purge-protection", {"enabled": enabled})
 
-    async def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = await self.call("GET", "requests")
+    async def counts(self) -> dict[str, Any]:
+        """Request counts of this vault: per operation, unauthorized, forbidden, total, apiVersions."""
+        counts: dict[str, Any] = await self.call("GET", "requests")
         return counts
+
+    async def reset_counts(self) -> None:
+        await self.call("POST", "requests/reset")
 
     async def reset(self) -> None:
         """Back to a plain vault: no RBAC denials, no policy, no purge protection."""
