@@ -20,7 +20,9 @@ Behaviours pinned against Microsoft's REST specification and documentation by `t
     soft delete (`keyvault_deleted`): DELETE moves a secret with all versions to /deletedsecrets (GET list
     and one, POST .../recover, DELETE = purge: 204, or 403 `Forbidden` under purge protection), and a PUT
     to a deleted name answers 409 `Conflict`, inner error `ObjectIsDeletedButRecoverable`;
-    api-version 2025-07-01 accepted alongside 7.2-7.6; others answer 400 `BadParameter`.
+    api-version 2025-07-01 accepted alongside 7.2-7.6; others answer 400 `BadParameter`;
+    metadata limits: at most 15 tags, names and values of at most 512 characters, contentType of at
+    most 255 (400 `BadParameter`, and a refused update changes nothing).
 
 Management API (`keyvault_management`; no auth, like Lowkey Vault; not part of Key Vault's API). The
 `vault=<authority or URL>` query parameter names one vault; the read and clock endpoints act on all
