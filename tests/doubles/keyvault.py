@@ -34,10 +34,12 @@ vaults without it, the settings endpoints require it:
     POST /management/requests/reset
     PUT  /management/rbac?vault=V  {"rules": [{"secret": NAME, "deny": [OPERATION, ...]}, ...]}
                                   replace the vault's per-secret RBAC denials; OPERATION is one of set,
-                                  update, get, list_versions, delete, recover, purge, or the shorthands
-                                  write (= set + update) and read (= get + list_versions); names are
-                                  case-insensitive. So {"secret": "A--rotation-pending", "deny": ["write"]}
-                                  lets the identity write A but not its pending record, and vice versa.
+                                  update, get, list_versions, delete, recover, purge, list, list_deleted,
+                                  or the shorthands write (= set + update) and read (= get +
+                                  list_versions); names are case-insensitive, and "*" means every secret
+                                  plus the vault-wide listings (list, list_deleted). So {"secret":
+                                  "A--rotation-pending", "deny": ["write"]} lets the identity write A but
+                                  not its pending record, and vice versa.
     GET  /management/rbac?vault=V    DELETE /management/rbac?vault=V (no denials)
     PUT  /management/policy?vault=V  {"require_content_type": bool, "require_expiry": bool}
                                   assign the built-in "Secrets should have content type set" and/or "Key
