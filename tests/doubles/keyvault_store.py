@@ -1,9 +1,10 @@
 """In-memory storage of the Key Vault double: one independent vault per request authority.
 
-The HTTP layer (`tests.doubles.keyvault`) resolves each request to a vault by the authority the client
-sent (`host:port`), so `https://127.0.0.1:8443` and `https://localhost:8443` behave like two vaults even
-though one process serves both. This module holds the data model, each vault's settings (RBAC rules,
-in `tests.doubles.keyvault_rules`) and the rules for applying set/update bodies; it knows nothing of
+The HTTP layer (`tests.doubles.keyvault_http`) resolves each request to a vault by the authority the
+client sent (`host:port`), so `https://127.0.0.1:8443` and `https://localhost:8443` behave like two
+vaults even though one process serves both. This module holds the data model (live and soft-deleted
+secrets, request counters), each vault's settings (RBAC rules and policy from `keyvault_rules`, purge
+protection), Key Vault's limits and the rules for applying set/update bodies; it knows nothing of
 aiohttp routing.
 """
 
