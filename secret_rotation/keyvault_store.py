@@ -57,7 +57,7 @@ def translate(exc: Exception, operation: str, name: str) -> RotationError:
     return TransientError(f"{where}: {_describe(exc)}")
 
 
-SECRET_DISABLED = "SecretDisabled"
+SECRET_DISABLED = "SecretDisabled"  # noqa: S105 (an error code, not a password)
 DELETED_BUT_RECOVERABLE = "ObjectIsDeletedButRecoverable"
 
 

@@ -76,7 +76,7 @@ class Sweep:
         self._clock = clock
 
     async def run(self) -> SweepReport:
-        listed, due = 0, []
+        listed, due = 0, list[DueSecret]()
         for vault in unique_vaults(self._vaults):
             store = self._stores.for_vault(vault)
             found: dict[str, DueSecret] = {}

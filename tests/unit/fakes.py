@@ -51,8 +51,10 @@ class InMemorySecretStore:
     async def get(self, name: str, version: str | None = None) -> StoredSecret | None:
         self._check("get", name)
         versions = self.versions.get(name, [])
-        found = (versions[-1] if versions else None) if version is None else next(
-            (v for v in versions if v.version == version), None
+        found = (
+            (versions[-1] if versions else None)
+            if version is None
+            else next((v for v in versions if v.version == version), None)
         )
         if found is not None and not found.enabled:
             # Key Vault answers a get of a disabled version with 403 SecretDisabled, versionless or not.
