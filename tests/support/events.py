@@ -6,8 +6,8 @@ import copy
 import json
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
