@@ -3,8 +3,9 @@
 It indexes the app once (`app.get_functions()` may be called once per app instance), turns event JSON
 into `func.EventGridEvent` / `func.CloudEvent` with azure-functions' own input converter, and drains the
 Storage queue into `rotation_worker` as the queue extension would with host.json's `messageEncoding:
-none`: the message text handed over unchanged (the worker decodes base64 or raw JSON), deleted after success, left for redelivery after a failure, and moved to `<queue>-poison` once it has
-failed `maxDequeueCount` times (read from host.json).
+none`: the message text handed over unchanged (the worker decodes base64 or raw JSON), deleted after
+success, left for redelivery after a failure, and moved to `<queue>-poison` once it has failed
+`maxDequeueCount` times (read from host.json).
 """
 
 from __future__ import annotations
