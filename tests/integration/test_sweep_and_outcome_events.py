@@ -20,7 +20,7 @@ from secret_rotation.settings import Settings
 from tests.support.events import key_vault_event
 from tests.support.figures import record_figure
 from tests.support.host import LocalFunctionsHost
-from tests.support.stack import Postgres, near_expiry, open_vault, time_shift, unique
+from tests.support.stack import Postgres, keyvault_management, near_expiry, open_vault, time_shift, unique
 
 pytestmark = pytest.mark.integration
 
@@ -32,17 +32,6 @@ async def second_vault(stack_environ: dict[str, str]) -> AsyncIterator[SecretCli
         async for props in client.list_properties_of_secrets():
             await client.delete_secret(props.name or "")
         yield client
-
-
-async def _management(env: dict[str, str], method: str, path: str, vault: str) -> Any:
-    context = ssl.create_default_context(cafile=env["KEYVAULT_CA_BUNDLE"])
-    url = f"{env['KEYVAULT_MANAGEMENT_URL']}/{path}"
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(method, url, params={"vault": vault}, ssl=context) as response,
-    ):
-        response.raise_for_status()
-        return await response.json()
 
 
 async def test_the_sweep_finds_exactly_the_due_and_stuck_secrets(
@@ -109,12 +98,12 @@ async def test_the_sweep_finds_exactly_the_due_and_stuck_secrets(
     queue_name = unique("sweep")
     environ = {**env, "ROTATION_ALLOWED_VAULTS": vault2, "ROTATION_QUEUE_NAME": queue_name}
     service = build_service(Settings.from_env(environ))
-    await _management(env, "POST", "requests/reset", vault2)
+    await keyvault_management(env, "POST", "requests/reset", vault2)
     try:
         report = await service.sweep.run()
     finally:
         await service.close()
-    counts = await _management(env, "GET", "requests", vault2)
+    counts = await keyvault_management(env, "GET", "requests", vault2)
 
     found = {(s.name, s.reason) for s in report.enqueued}
     expected = {("due", "near-expiry"), ("expired", "expired"), ("stuck", "stuck")}
