@@ -22,7 +22,8 @@ from secret_rotation.blob_lock import BlobLeaseLock
 from secret_rotation.retries import RetryPolicy
 from tests.support.events import key_vault_event
 from tests.support.host import LocalFunctionsHost
-from tests.support.stack import Postgres, keyvault_management, seed_dual_secret, seed_role_secret, unique
+from tests.support.keyvault_double import KeyVaultDouble
+from tests.support.stack import Postgres, seed_dual_secret, seed_role_secret, unique
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +46,7 @@ async def test_one_rotation_makes_the_documented_key_vault_requests(
     vault: SecretClient,
     postgres: Postgres,
     leak_check: list[str],
+    kv_double: KeyVaultDouble,
 ) -> None:
     if pattern == "single":
         seeded = await seed_role_secret(vault, postgres, leak_check, "count")
@@ -54,11 +56,11 @@ async def test_one_rotation_makes_the_documented_key_vault_requests(
         name, version = dual.name, dual.version
     url = stack_environ["KEYVAULT_URL"]
     event = key_vault_event(url, name, version)
-    await keyvault_management(stack_environ, "POST", "requests/reset", url)
+    await kv_double.call("POST", "requests/reset")
 
     await host.deliver_queue_message(json.dumps(event))
 
-    counts = await keyvault_management(stack_environ, "GET", "requests", url)
+    counts = await kv_double.counts()
     leak_check.append((await vault.get_secret(name)).value or "")
     measured = {column: counts.get(column, 0) for column in COLUMNS}
     assert measured == documented(pattern), measured

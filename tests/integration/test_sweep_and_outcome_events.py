@@ -20,7 +20,8 @@ from secret_rotation.settings import Settings
 from tests.support.events import key_vault_event
 from tests.support.figures import record_figure
 from tests.support.host import LocalFunctionsHost
-from tests.support.stack import Postgres, keyvault_management, near_expiry, open_vault, time_shift, unique
+from tests.support.keyvault_double import KeyVaultDouble
+from tests.support.stack import Postgres, near_expiry, open_vault, time_shift, unique
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ async def second_vault(stack_environ: dict[str, str]) -> AsyncIterator[SecretCli
 
 
 async def test_the_sweep_finds_exactly_the_due_and_stuck_secrets(
-    stack_environ: dict[str, str], second_vault: SecretClient
+    stack_environ: dict[str, str], second_vault: SecretClient, http: aiohttp.ClientSession
 ) -> None:
     env = stack_environ
     vault2 = env["KEYVAULT_URL_2"]
@@ -98,12 +99,13 @@ async def test_the_sweep_finds_exactly_the_due_and_stuck_secrets(
     queue_name = unique("sweep")
     environ = {**env, "ROTATION_ALLOWED_VAULTS": vault2, "ROTATION_QUEUE_NAME": queue_name}
     service = build_service(Settings.from_env(environ))
-    await keyvault_management(env, "POST", "requests/reset", vault2)
+    double = KeyVaultDouble(http, env["KEYVAULT_MANAGEMENT_URL"], vault2)
+    await double.call("POST", "requests/reset")
     try:
         report = await service.sweep.run()
     finally:
         await service.close()
-    counts = await keyvault_management(env, "GET", "requests", vault2)
+    counts = await double.counts()
 
     found = {(s.name, s.reason) for s in report.enqueued}
     expected = {("due", "near-expiry"), ("expired", "expired"), ("stuck", "stuck")}

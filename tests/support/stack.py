@@ -220,19 +220,3 @@ async def seed_dual_secret(vault: SecretClient, postgres: Postgres, leak: list[s
         expires_on=near_expiry(),
     )
     return SeededDual(name, (blue, green), secret.properties.version or "", blue_password)
-
-
-async def keyvault_management(env: dict[str, str], method: str, path: str, vault: str) -> Any:
-    """The Key Vault double's management endpoints (`requests`, `requests/reset`, ...) for one vault."""
-    import ssl
-
-    import aiohttp
-
-    context = ssl.create_default_context(cafile=env["KEYVAULT_CA_BUNDLE"])
-    url = f"{env['KEYVAULT_MANAGEMENT_URL']}/{path}"
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(method, url, params={"vault": vault}, ssl=context) as response,
-    ):
-        response.raise_for_status()
-        return await response.json()
