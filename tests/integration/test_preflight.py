@@ -132,3 +132,26 @@ async def test_a_deny_policy_vault_rotates_a_secret_with_a_content_type_to_compl
     assert refused["status"] == Status.FAILED.value and refused["step"] == "create", refused
     assert "ForbiddenByPolicy" in refused["reason"]
     assert await postgres.logs_in(untyped.role, untyped_password)
+
+
+async def test_a_disabled_newest_version_is_reported_as_such(
+    host: LocalFunctionsHost,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    postgres: Postgres,
+    leak_check: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Key Vault answers a get of a disabled version with 403 and inner error `SecretDisabled` (pinned in
+    tests/doubles_fidelity): that is not an access problem, and the runbook says what to do."""
+    seeded = await seed_role_secret(vault, postgres, leak_check, "disabled")
+    await vault.update_secret_properties(seeded.name, seeded.version, enabled=False)
+    caplog.clear()
+
+    event = key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version)
+    await host.deliver_queue_message(json.dumps(event))
+
+    [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
+    assert outcome["status"] == Status.FAILED.value and not outcome["retryable"], outcome
+    assert outcome["step"] == "load" and "the secret's newest version is disabled" in outcome["reason"], outcome
+    assert "access denied" not in outcome["reason"]
