@@ -135,6 +135,15 @@ async def test_the_queue_function_rotates_raw_and_base64_messages(fake: FakeServ
     assert fake.sink.published[-1].status.value == "SecretRotated"
 
 
+async def test_expiry_events_of_pending_records_are_acknowledged_in_one_line(
+    fake: FakeService, caplog: pytest.LogCaptureFixture
+) -> None:
+    await HOST.deliver_event(key_vault_event(VAULT, "db--rotation-pending", "0" * 32, kind="expired"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "secret_rotation"]
+    assert len(lines) == 1 and lines[0].startswith("EventIgnored") and "is a pending record" in lines[0], lines
+    assert fake.queue.messages == [] and fake.store.calls == [], "acknowledged: nothing read, nothing queued"
+
+
 async def test_stale_and_ignored_events_are_not_enqueued(fake: FakeService) -> None:
     await fake.seed()
     await HOST.deliver_event(key_vault_event(VAULT, "db", "0" * 32))
