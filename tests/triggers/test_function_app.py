@@ -119,7 +119,12 @@ async def test_event_grid_trigger_enqueues_and_queue_trigger_rotates(fake: FakeS
 
 
 def test_the_host_hands_queue_messages_over_unchanged() -> None:
-    """With "base64" the host would reject a raw JSON message before the worker sees it."""
+    """The queue extension (5.x, in extension bundle 4.x): "By default messages received from the queue
+    are expected to be Base64-encoded and are decoded before calling the function. This behavior can be
+    changed by setting MessageEncoding. For example, to configure Azure Functions to perform no base64
+    encoding/decoding, specify the following in host.json" `"messageEncoding": "none"`
+    (Microsoft.Azure.WebJobs.Extensions.Storage.Queues, QueueTriggerAttribute). With the default a raw
+    JSON message would fail before the worker sees it."""
     host_json = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
     assert host_json["extensions"]["queues"]["messageEncoding"] == "none"
 
