@@ -8,6 +8,7 @@ tests/doubles_fidelity; here they drive the real service end to end.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from azure.keyvault.secrets.aio import SecretClient
@@ -17,11 +18,21 @@ from secret_rotation.pending import pending_name
 from tests.support.events import key_vault_event
 from tests.support.host import LocalFunctionsHost
 from tests.support.keyvault_double import KeyVaultDouble
-from tests.support.stack import Postgres, outcomes, seed_role_secret
+from tests.support.stack import Postgres, SeededSecret, outcomes, seed_role_secret
 
 pytestmark = pytest.mark.integration
 
 ROTATION_TAGS = 4  # RotatorType, CredentialId, ProviderAddress, ValidityPeriodDays (seed_role_secret)
+
+
+async def _rotate(
+    host: LocalFunctionsHost, env: dict[str, str], seeded: SeededSecret, caplog: pytest.LogCaptureFixture
+) -> dict[str, Any]:
+    """Deliver the secret's event to the queue function; its one outcome."""
+    caplog.clear()
+    await host.deliver_queue_message(json.dumps(key_vault_event(env["KEYVAULT_URL"], seeded.name, seeded.version)))
+    [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
+    return outcome
 
 
 async def _pending_versions(vault: SecretClient, name: str) -> list[tuple[bool | None, str | None]]:
@@ -47,14 +58,10 @@ async def test_the_tag_budget_is_checked_before_the_provider_changes(
     seeded = await seed_role_secret(vault, postgres, leak_check, "budget", **extra)
     password = (await vault.get_secret(seeded.name)).value or ""
     await kv_double.call("POST", "requests/reset")
-    caplog.clear()
 
-    await host.deliver_queue_message(
-        json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version))
-    )
+    outcome = await _rotate(host, stack_environ, seeded, caplog)
 
     counts = await kv_double.counts()
-    [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
     if rotates:
         assert outcome["status"] == Status.ROTATED.value, outcome
         rotated = await vault.get_secret(seeded.name)
@@ -93,12 +100,9 @@ async def test_an_identity_that_may_not_write_is_refused_before_the_provider_cha
     password = (await vault.get_secret(seeded.name)).value or ""
     target = seeded.name if denied == "secret" else pending_name(seeded.name)
     await kv_double.deny({"secret": target, "deny": operations})
-    caplog.clear()
 
-    event = key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version)
-    await host.deliver_queue_message(json.dumps(event))
+    outcome = await _rotate(host, stack_environ, seeded, caplog)
 
-    [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
     assert outcome["status"] == Status.FAILED.value and not outcome["retryable"], outcome
     assert outcome["step"] == step and "ForbiddenByRbac" in outcome["reason"], outcome
     assert await postgres.logs_in(seeded.role, password), "the provider is untouched"
@@ -106,7 +110,7 @@ async def test_an_identity_that_may_not_write_is_refused_before_the_provider_cha
 
     if record:  # once the role is fixed, the open record resumes to a completed rotation
         await kv_double.reset()
-        await host.deliver_queue_message(json.dumps(event))
+        assert (await _rotate(host, stack_environ, seeded, caplog))["status"] == Status.ROTATED.value
         rotated = await vault.get_secret(seeded.name)
         leak_check.append(rotated.value or "")
         assert await postgres.logs_in(seeded.role, rotated.value or "")
@@ -127,13 +131,8 @@ async def test_a_deny_policy_vault_rotates_a_secret_with_a_content_type_to_compl
     untyped = await seed_role_secret(vault, postgres, leak_check, "policy-untyped")
     untyped_password = (await vault.get_secret(untyped.name)).value or ""
     await kv_double.deny_by_policy(content_type=True, expiry=True)
-    caplog.clear()
 
-    for seeded in (typed, untyped):
-        event = key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version)
-        await host.deliver_queue_message(json.dumps(event))
-
-    by_name = {o.get("secret_name"): o for o in outcomes(caplog)}
+    by_name = {seeded.name: await _rotate(host, stack_environ, seeded, caplog) for seeded in (typed, untyped)}
     assert by_name[typed.name]["status"] == Status.ROTATED.value, by_name[typed.name]
     rotated = await vault.get_secret(typed.name)
     leak_check.append(rotated.value or "")
@@ -159,12 +158,9 @@ async def test_a_disabled_newest_version_is_reported_as_such(
     tests/doubles_fidelity): that is not an access problem, and the runbook says what to do."""
     seeded = await seed_role_secret(vault, postgres, leak_check, "disabled")
     await vault.update_secret_properties(seeded.name, seeded.version, enabled=False)
-    caplog.clear()
 
-    event = key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version)
-    await host.deliver_queue_message(json.dumps(event))
+    outcome = await _rotate(host, stack_environ, seeded, caplog)
 
-    [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
     assert outcome["status"] == Status.FAILED.value and not outcome["retryable"], outcome
     assert outcome["step"] == "load" and "the secret's newest version is disabled" in outcome["reason"], outcome
     assert "access denied" not in outcome["reason"]
