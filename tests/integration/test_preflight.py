@@ -18,7 +18,7 @@ from secret_rotation.pending import pending_name
 from tests.support.events import key_vault_event
 from tests.support.host import LocalFunctionsHost
 from tests.support.keyvault_double import KeyVaultDouble
-from tests.support.stack import Postgres, SeededSecret, outcomes, seed_role_secret
+from tests.support.stack import Postgres, SeededSecret, near_expiry, outcomes, seed_role_secret
 
 pytestmark = pytest.mark.integration
 
@@ -164,3 +164,25 @@ async def test_a_disabled_newest_version_is_reported_as_such(
     assert outcome["status"] == Status.FAILED.value and not outcome["retryable"], outcome
     assert outcome["step"] == "load" and "the secret's newest version is disabled" in outcome["reason"], outcome
     assert "access denied" not in outcome["reason"]
+
+
+async def test_a_soft_deleted_pending_record_name_is_a_configuration_error(
+    host: LocalFunctionsHost,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    postgres: Postgres,
+    leak_check: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Key Vault answers a write to a deleted-but-recoverable name with 409 and inner error
+    `ObjectIsDeletedButRecoverable` (pinned in tests/doubles_fidelity): not a conflict to retry."""
+    seeded = await seed_role_secret(vault, postgres, leak_check, "soft-deleted")
+    password = (await vault.get_secret(seeded.name)).value or ""
+    await vault.set_secret(pending_name(seeded.name), "placeholder-value", expires_on=near_expiry())
+    await vault.delete_secret(pending_name(seeded.name))
+
+    outcome = await _rotate(host, stack_environ, seeded, caplog)
+
+    assert outcome["status"] == Status.FAILED.value and not outcome["retryable"], outcome
+    assert outcome["step"] == "create" and "deleted but recoverable" in outcome["reason"], outcome
+    assert await postgres.logs_in(seeded.role, password), "the provider is untouched"
