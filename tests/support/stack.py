@@ -157,13 +157,14 @@ async def break_lock(env: dict[str, str], vault_url: str, secret_name: str) -> N
 
 
 async def readable_values(vault: Any, name: str) -> list[tuple[str, str, dict[str, str]]]:
-    """(version, value, tags) of every enabled version of a secret by `created`; [] if it does not exist.
+    """(version, value, tags) of every enabled version of a secret, newest last; [] if it does not exist."""
+    from azure.core.exceptions import ResourceNotFoundError
 
-    `created` has one-second resolution and Key Vault lists versions in version-id order, so versions
-    created in the same second come in id order, not creation order: callers count, not pick the newest."""
     found = []
-    # A missing secret lists no versions (Key Vault answers 200 with an empty list).
-    versions = [p async for p in vault.list_properties_of_secret_versions(name)]
+    try:
+        versions = [p async for p in vault.list_properties_of_secret_versions(name)]
+    except ResourceNotFoundError:
+        return []
     for props in sorted(versions, key=lambda p: p.created_on):
         if props.enabled:
             secret = await vault.get_secret(name, props.version)
