@@ -73,10 +73,10 @@ async def test_the_issued_credential_and_its_id_are_recorded_before_verification
     assert newest.tags["CredentialId"] == "key-1" and newest.tags["AlternateCredentialId"] == "key-first"
     assert newest.value.reveal() == IssuingRotator.issued["key-1"]
     pending = world.store.versions[pending_name("app")]
-    # placeholder (created), the issued credential (written as applied, then verified in place), tombstone
-    assert [v.tags["RotationStep"] for v in pending] == ["created", "verified", "completed"]
-    assert pending[0].tags["CredentialId"] == "to-be-issued" and pending[1].tags["CredentialId"] == "key-1"
-    assert pending[1].value.reveal() == newest.value.reveal() and not pending[1].enabled
+    # The placeholder version and the issued one (a second CREATE, written `applied`), both closed.
+    assert [(v.tags["RotationStep"], v.enabled) for v in pending] == [("completed", False)] * 2
+    assert pending[1].value.reveal() == newest.value.reveal() and pending[1].tags["CredentialId"] == "key-1"
+    assert pending[0].value.reveal() != newest.value.reveal()
     assert "to-be-issued" not in IssuingRotator.asked, "the placeholder is never put to the provider"
 
 
