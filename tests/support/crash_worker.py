@@ -20,6 +20,17 @@ from typing import Any
 CRASH_EXIT_CODE = 86
 
 
+def closing_updates(effects: list[str]) -> int:
+    """How many updates end a full run: one per pending version the rotation closes (two for a rotator
+    that `issues_credentials`: the placeholder and the issued version)."""
+    count = 0
+    for effect in reversed(effects):
+        if effect != "KeyVaultSecretStore.update":
+            break
+        count += 1
+    return count
+
+
 def _install(crash_at: int, effects: list[str]) -> None:
     import importlib
 
