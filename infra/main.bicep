@@ -407,6 +407,11 @@ module sqlTargets 'modules/target-sql.bicep' = [for (serverId, i) in managedSqlS
     passwordRoleName: sqlPasswordRole.name
     operationStatusRoleName: sqlOperationStatusRole.name
   }
+  // A role definition must exist before it is assigned.
+  dependsOn: [
+    sqlPasswordRole
+    sqlOperationStatusRole
+  ]
 }]
 
 // postgres-flexible-admin: the server update that sets the administrator password is a long-running
@@ -469,6 +474,9 @@ module postgresTargets 'modules/target-postgres-flexible.bicep' = [for (serverId
     principalId: identity.outputs.principalId
     passwordRoleName: postgresPasswordRole.name
   }
+  dependsOn: [
+    postgresPasswordRole
+  ]
 }]
 
 module postgresOperationStatus 'modules/operation-status-reader.bicep' = if (!empty(managedPostgresFlexibleServerIds)) {
@@ -477,6 +485,9 @@ module postgresOperationStatus 'modules/operation-status-reader.bicep' = if (!em
     principalId: identity.outputs.principalId
     roleName: postgresOperationStatusRole.name
   }
+  dependsOn: [
+    postgresOperationStatusRole
+  ]
 }
 
 // entra-app-secret: nothing to deploy. The Graph application permission Application.ReadWrite.OwnedBy
