@@ -16,7 +16,7 @@ if ($mode -ne 'public') {
 foreach ($name in @('AZURE_SUBSCRIPTION_ID', 'AZURE_RESOURCE_GROUP', 'EVENTGRID_SYSTEM_TOPIC_NAME', 'FUNCTION_APP_NAME',
     'HOST_STORAGE_ACCOUNT_ID', 'DEAD_LETTER_CONTAINER_NAME', 'MAX_DELIVERY_ATTEMPTS', 'EVENT_TTL_MINUTES')) {
   if (-not [Environment]::GetEnvironmentVariable($name)) {
-    Write-Error "postdeploy: $name is not set; run 'azd provision' first"
+    [Console]::Error.WriteLine("postdeploy: $name is not set; run 'azd provision' first")
     exit 1
   }
 }
@@ -39,6 +39,6 @@ az deployment group create `
   --output none
 # A native command's failure does not stop the script by itself: check its exit code.
 if ($LASTEXITCODE -ne 0) {
-  Write-Error "postdeploy: az deployment group create failed with exit code $LASTEXITCODE"
+  [Console]::Error.WriteLine("postdeploy: az deployment group create failed with exit code $LASTEXITCODE")
   exit $LASTEXITCODE
 }
