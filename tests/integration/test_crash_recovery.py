@@ -86,7 +86,7 @@ async def _observe(scenario: Scenario, vault: SecretClient, postgres: Postgres, 
         candidates = []
         for _, value, tags in stored:
             if tags.get("RotationStep") == "completed":
-                continue  # a tombstone
+                continue  # a closed record (disabled too, so not even listed here)
             password = scenario.password_for(role, value) if tags.get("CredentialId") == role else None
             if password:
                 candidates.append(password)
@@ -132,8 +132,11 @@ async def test_a_hard_crash_at_every_boundary_recovers_to_exactly_one_rotation(
     assert run["status"] == "SecretRotated"
     effects: list[str] = run["effects"]
     boundaries = len(effects) + 1  # before the first effect, and after each one
-    # Once the pending record's tombstone is written the rotation has finished: redelivery skips it.
-    finished_at = max(i for i, e in enumerate(effects) if e == "KeyVaultSecretStore.set") + 1
+    # Two CREATEs (pending record, promotion); the last effect closes the record with one update, and
+    # only after it has the rotation finished: a redelivery after any earlier crash resumes it.
+    assert effects.count("KeyVaultSecretStore.set") == 2, effects
+    assert effects[-1] == "KeyVaultSecretStore.update", effects
+    finished_at = len(effects)
 
     completed = lost_total = newest_rejected_total = 0
     window: list[int] = []
@@ -155,7 +158,9 @@ async def test_a_hard_crash_at_every_boundary_recovers_to_exactly_one_rotation(
         versions = await readable_values(vault, scenario.name)
         pending = [p async for p in vault.list_properties_of_secret_versions(pending_name(scenario.name))]
         after_lost, after_rejected = await _observe(scenario, vault, postgres, leak_check)
-        assert (len(versions), len(pending), after_lost, after_rejected) == (2, 2, 0, 0), crash_at
+        assert (len(versions), len(pending), after_lost, after_rejected) == (2, 1, 0, 0), crash_at
+        # Closed: no credential-bearing pending version left enabled, whatever the crash point.
+        assert [(p.enabled, (p.tags or {}).get("RotationStep")) for p in pending] == [(False, "completed")], crash_at
         still_old = await postgres.logs_in(scenario.first_active, scenario.first_password)
         assert still_old == (pattern == "dual"), crash_at
         completed += 1
