@@ -23,7 +23,7 @@ from secret_rotation.pending import pending_name
 from tests.support.crash_worker import CRASH_EXIT_CODE
 from tests.support.events import key_vault_event
 from tests.support.figures import record_figure
-from tests.support.stack import Postgres, break_lock, near_expiry, readable_values, seed_role_secret, unique
+from tests.support.stack import Postgres, break_lock, readable_values, seed_dual_secret, seed_role_secret
 
 pytestmark = pytest.mark.integration
 
@@ -53,26 +53,8 @@ async def _seed(
         name, roles, version = seeded.name, [seeded.role], seeded.version
         value = (await vault.get_secret(name)).value or ""
     else:
-        name = unique("crash-dual")
-        admin, admin_password = await postgres.create_role("crash_admin", createrole=True)
-        blue, blue_password = await postgres.create_role("crash_blue")
-        green, _ = await postgres.create_role("crash_green", with_password=False)
-        leak.extend([admin_password, blue_password])
-        await vault.set_secret(f"{name}-admin", admin_password, tags={"CredentialId": admin})
-        secret = await vault.set_secret(
-            name,
-            json.dumps({"username": blue, "password": blue_password}),
-            tags={
-                "RotatorType": "postgres-dual-user",
-                "CredentialId": blue,
-                "AlternateCredentialId": green,
-                "AdminSecretName": f"{name}-admin",
-                "ProviderAddress": postgres.address,
-                "ValidityPeriodDays": "60",
-            },
-            expires_on=near_expiry(),
-        )
-        roles, value, version = [blue, green], blue_password, secret.properties.version or ""
+        dual = await seed_dual_secret(vault, postgres, leak, "crash-dual")
+        name, roles, value, version = dual.name, list(dual.roles), dual.password, dual.version
     body = json.dumps(key_vault_event(env["KEYVAULT_URL"], name, version))
     return Scenario(name, roles, body, roles[0], value)
 

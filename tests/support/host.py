@@ -22,7 +22,7 @@ import azure.functions as func
 from azure.core.exceptions import ResourceExistsError
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.queue import QueueMessage
+from azure.functions.queue import QueueMessageInConverter
 
 MAX_DEQUEUE_COUNT: int = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())["extensions"][
     "queues"
@@ -50,8 +50,11 @@ class LocalFunctionsHost:
         await handler(event_grid_input(payload))
 
     async def deliver_queue_message(self, body: str, *, message_id: str = "local", dequeue_count: int = 1) -> None:
+        """The message text as the host hands it over with `messageEncoding: none`, through azure-functions'
+        own queue input converter."""
         handler = self.functions["rotation_worker"].get_user_function()
-        message = QueueMessage(id=message_id, body=body.encode(), dequeue_count=dequeue_count)  # type: ignore[no-untyped-call]
+        metadata = {"Id": meta.Datum(message_id, "string"), "DequeueCount": meta.Datum(str(dequeue_count), "json")}
+        message = QueueMessageInConverter.decode(meta.Datum(body, "string"), trigger_metadata=metadata)
         await handler(message)
 
     async def drain_queue(

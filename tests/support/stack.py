@@ -185,3 +185,38 @@ async def seed_role_secret(
     )
     assert secret.properties.version
     return SeededSecret(name, role, secret.properties.version)
+
+
+@dataclass(frozen=True)
+class SeededDual:
+    name: str
+    roles: tuple[str, str]  # (active, inactive)
+    version: str
+    password: str  # the active role's
+
+
+async def seed_dual_secret(vault: SecretClient, postgres: Postgres, leak: list[str], prefix: str) -> SeededDual:
+    """Two PostgreSQL users (blue active, green without a password yet), an admin secret, and a
+    `postgres-dual-user` secret near expiry."""
+    import json
+
+    name = unique(prefix)
+    admin, admin_password = await postgres.create_role(f"{prefix.replace('-', '_')}_admin", createrole=True)
+    blue, blue_password = await postgres.create_role(f"{prefix.replace('-', '_')}_blue")
+    green, _ = await postgres.create_role(f"{prefix.replace('-', '_')}_green", with_password=False)
+    leak.extend([admin_password, blue_password])
+    await vault.set_secret(f"{name}-admin", admin_password, tags={"CredentialId": admin})
+    secret = await vault.set_secret(
+        name,
+        json.dumps({"username": blue, "password": blue_password}),
+        tags={
+            "RotatorType": "postgres-dual-user",
+            "CredentialId": blue,
+            "AlternateCredentialId": green,
+            "AdminSecretName": f"{name}-admin",
+            "ProviderAddress": postgres.address,
+            "ValidityPeriodDays": "60",
+        },
+        expires_on=near_expiry(),
+    )
+    return SeededDual(name, (blue, green), secret.properties.version or "", blue_password)

@@ -156,9 +156,11 @@ class FakeProvider:
     def __init__(self) -> None:
         self.passwords: dict[str, str] = {}
         self.changes = 0
+        self.logins = 0
         self.refuse_changes = False
 
     def accepts(self, credential: Credential) -> bool:
+        self.logins += 1
         return self.passwords.get(credential.credential_id) == credential.secret.reveal()
 
 
