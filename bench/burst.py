@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import throttle_mode
+from bench.burst_child import dump
 from bench.context import Bench
 from bench.report import REPO, Row
 from bench.workload import Recipe, Seeded, seed_many
-from bench.burst_child import dump
+from secret_rotation.outcomes import Status
 
 HOST_JSON = json.loads((REPO / "host.json").read_text())["extensions"]["queues"]
 #: What the Functions host runs at once per instance for one queue function.
@@ -96,11 +97,11 @@ async def run(bench: Bench, recipe: Recipe, n: int, pool_concurrency: int) -> tu
         await throttle_mode.disable(bench)
     doubled, missing = await _double_rotations(bench, seeded)
     bare_seeded = await seed_many(bench.env, bench.seeder, "single", n, "bare")
-    bare = _child("bare", bare_seeded, bench.vaults.direct, bench, HOST_CONCURRENCY, recipe=recipe)
+    bare = _child("bare", bare_seeded, bench.vaults.proxied, bench, HOST_CONCURRENCY, recipe=recipe)
 
     rate = n / ours["elapsed"]
     ceiling = n / bare["elapsed"]
-    failures = sum(v for k, v in ours["outcomes"].items() if k != "rotated" and not k.startswith("retried"))
+    failures = sum(v for k, v in ours["outcomes"].items() if k != Status.ROTATED.value and not k.startswith("retried"))
     bound = limit.creates_per_10s / 10 / creates if limit else None
     lower = min(ceiling, bound) if bound else ceiling
     rows += [

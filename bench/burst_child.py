@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -18,9 +19,11 @@ import sys
 import time
 from collections import Counter
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+from azure.core.exceptions import ResourceExistsError
 from azure.core.pipeline.transport import AioHttpTransport
 
 from bench.counting import Request, TransportCounter
@@ -45,7 +48,7 @@ class PerClientHttp(SharedHttp):
 
 
 def _load(path: str) -> tuple[list[Seeded], Recipe | None]:
-    data = json.loads(open(path).read())  # noqa: ASYNC230, PTH123 (before the loop starts)
+    data = json.loads(Path(path).read_text())
     seeded = [
         Seeded(
             **{
@@ -78,7 +81,9 @@ async def engine(args: argparse.Namespace, env: StackEnv, seeded: list[Seeded]) 
     http = http_class(env.ca, trace_configs=[counter.trace_config()])
     settings = env.settings(args.vault, args.queue, ROTATION_KEYVAULT_CREATES_PER_10S=str(args.creates_per_10s))
     service = build_service(settings, http=http)
-    queue = queue_client(settings.storage, service.wiring.credential, args.queue, transport=http.transport())
+    wiring = service.wiring
+    assert wiring is not None
+    queue = queue_client(settings.storage, wiring.credential, args.queue, transport=http.transport())
     outcomes: Counter[str] = Counter()
     limit = asyncio.Semaphore(args.concurrency)
     start = time.perf_counter()
@@ -90,6 +95,8 @@ async def engine(args: argparse.Namespace, env: StackEnv, seeded: list[Seeded]) 
     if args.mode == "engine":
         await asyncio.gather(*(deliver(s) for s in seeded))
     else:  # worker only: the events go to the worker directly (pool memory under N concurrent rotations)
+        with contextlib.suppress(ResourceExistsError):
+            await queue.create_queue()
         for secret in seeded:
             await queue.send_message(secret.event(args.vault))
 
@@ -103,7 +110,9 @@ async def engine(args: argparse.Namespace, env: StackEnv, seeded: list[Seeded]) 
         finally:
             limit.release()
 
-    finished = lambda: sum(v for k, v in outcomes.items() if not k.startswith("retried")) >= len(seeded)  # noqa: E731
+    def finished() -> bool:
+        return sum(v for k, v in outcomes.items() if not k.startswith("retried")) >= len(seeded)
+
     tasks: set[asyncio.Task[None]] = set()
     while not finished():
         free = args.concurrency - len(tasks)
@@ -152,7 +161,8 @@ async def bare(args: argparse.Namespace, env: StackEnv, seeded: list[Seeded], re
     )
     settings = env.settings(args.vault, args.queue)
     queue = queue_client(settings.storage, credential, args.queue, transport=http.transport())
-    await queue.create_queue()
+    with contextlib.suppress(ResourceExistsError):
+        await queue.create_queue()
     rotation = BareRotation(env, client, recipe)
     limit = asyncio.Semaphore(args.concurrency)
     start = time.perf_counter()
@@ -190,7 +200,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def dump(path: str, seeded: list[Seeded], recipe: Recipe | None = None) -> None:
-    with open(path, "w") as out:  # noqa: PTH123
+    with open(path, "w") as out:
         json.dump({"seeded": [asdict(s) for s in seeded], "recipe": asdict(recipe) if recipe else None}, out)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -83,6 +84,10 @@ def _pairs(a: str, b: str, env: dict[str, str], repeats: int, run_main: bool) ->
     return first, second
 
 
+def _ms(times: list[float]) -> str:
+    return f"{statistics.median(times) * 1000:.0f} ms"
+
+
 async def run(bench: Bench, repeats: int) -> list[Row]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "0"}
     _child(IMPORT_APP, env, run_main=False)  # compile once, so neither side pays for .pyc files
@@ -108,7 +113,7 @@ async def run(bench: Bench, repeats: int) -> list[Row]:
             fmt_ratio(import_ratio),
             "<= 1.15",
             import_ratio[0] <= 1.15,
-            note=f"median {sorted(app)[len(app) // 2] * 1000:.0f} ms vs {sorted(functions)[len(functions) // 2] * 1000:.0f} ms",
+            note=f"median {_ms(app)} vs {_ms(functions)}",
         ),
         Row(
             "cold start",
@@ -116,7 +121,7 @@ async def run(bench: Bench, repeats: int) -> list[Row]:
             fmt_ratio(intake_ratio),
             "<= 1.2",
             intake_ratio[0] <= 1.2,
-            note=f"median {sorted(ours)[len(ours) // 2] * 1000:.0f} ms vs {sorted(bare)[len(bare) // 2] * 1000:.0f} ms; "
+            note=f"median {_ms(ours)} vs {_ms(bare)}; "
             "bare: azure.functions + ManagedIdentityCredential + SecretClient.get_secret + QueueClient.send_message",
         ),
     ]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from azure.identity.aio import ManagedIdentityCredential
 from azure.keyvault.secrets.aio import SecretClient
+from azure.storage.blob.aio import ContainerClient
 
 from bench.counting import TransportCounter
 from bench.vaults import BenchVaults
@@ -60,6 +61,19 @@ class Bench:
             await client.close()
             await credential.close()
             await http.close()
+
+    @contextlib.asynccontextmanager
+    async def bare_locks(self) -> AsyncIterator[ContainerClient]:
+        """The lock container with a bare blob client, for the bare twin of the engine's blob lease."""
+        from azure.core.exceptions import ResourceExistsError
+
+        client = ContainerClient.from_connection_string(self.env.values["AzureWebJobsStorage"], "bench-locks")
+        try:
+            with contextlib.suppress(ResourceExistsError):
+                await client.create_container()
+            yield client
+        finally:
+            await client.close()
 
 
 @contextlib.asynccontextmanager

@@ -3,18 +3,37 @@ time of one rotation through the worker against the bare SDK / psycopg calls doi
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import urlsplit
 
 from bench.context import Bench
 from bench.counting import TransportCounter, pg_sessions
-from bench.report import Row, fmt_ratio, ratio
+from bench.report import REPO, Row, fmt_ratio, ratio
 from bench.workload import PATTERNS, BareRotation, Recipe, seed
 from secret_rotation.outcomes import Status
 
-#: docs/protocol.md, "Requests per rotation": Key Vault requests, CREATEs and PostgreSQL logins that the
-#: protocol needs for one rotation that nothing interrupts.
-DOCUMENTED_MINIMUM: dict[str, tuple[int, int, int]] = {"single": (9, 2, 3), "dual": (10, 2, 3)}
+PROTOCOL_DOC = REPO / "docs" / "protocol.md"
+
+
+def documented_minimum() -> dict[str, tuple[int, int, int]]:
+    """docs/protocol.md, "Key Vault requests per rotation": per pattern (requests, CREATEs, provider logins)
+    for one rotation that nothing interrupts, read from its table so the bench and the doc cannot drift."""
+    text = PROTOCOL_DOC.read_text()
+    section = text.split("## Key Vault requests per rotation", 1)[1].split("\n## ", 1)[0]
+    header: list[str] = []
+    found: dict[str, tuple[int, int]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == "pattern":
+            header = cells
+        elif header and cells[0] in PATTERNS:
+            row = dict(zip(header, cells, strict=False))
+            found[cells[0]] = (int(row["total"]), int(row["set (CREATE)"]))
+    logins = re.search(r"Provider logins per rotation: (\d+)", section)
+    if set(found) != set(PATTERNS) or logins is None:
+        raise RuntimeError(f"{PROTOCOL_DOC} has no request table for {PATTERNS} or no provider-login count")
+    return {pattern: (*found[pattern], int(logins.group(1))) for pattern in PATTERNS}
 
 
 async def record(bench: Bench, pattern: str) -> tuple[Recipe, int]:
@@ -32,7 +51,9 @@ async def record(bench: Bench, pattern: str) -> tuple[Recipe, int]:
         logins = await pg_sessions(bench.env.admin_dsn) - before - 1
         if outcome.status is not Status.ROTATED:
             raise RuntimeError(f"bench rotation ({pattern}) ended {outcome.status.value}: {outcome.reason}")
-        return Recipe(target, tuple(counter.to(host)), logins), connections
+        container = f"/{bench.env.settings(bench.vaults.direct, 'unused').lock_container}/"
+        lock = tuple(r for r in counter.requests if container in r.path)
+        return Recipe(target, tuple(counter.to(host)), logins, lock), connections
 
 
 async def run(bench: Bench, repeats: int) -> tuple[list[Row], dict[str, Recipe]]:
@@ -41,7 +62,7 @@ async def run(bench: Bench, repeats: int) -> tuple[list[Row], dict[str, Recipe]]
     for pattern in PATTERNS:
         recipe, connections = await record(bench, pattern)
         recipes[pattern] = recipe
-        minimum = DOCUMENTED_MINIMUM[pattern]
+        minimum = documented_minimum()[pattern]
         kinds = " ".join(
             f"{r.method} {'/'.join(p[:1] + ['..'] * (len(p) - 1))}"
             for r in recipe.keyvault
@@ -97,8 +118,12 @@ async def _timed(bench: Bench, recipe: Recipe, repeats: int) -> tuple[list[float
     pattern = recipe.template.pattern
     engine_times: list[float] = []
     bare_times: list[float] = []
-    async with bench.service(bench.vaults.direct) as service, bench.bare_client(bench.vaults.direct) as client:
-        bare = BareRotation(bench.env, client, recipe)
+    async with (
+        bench.service(bench.vaults.direct) as service,
+        bench.bare_client(bench.vaults.direct) as client,
+        bench.bare_locks() as locks,
+    ):
+        bare = BareRotation(bench.env, client, recipe, locks)
         await service.worker.handle((await seed(bench.env, bench.seeder, pattern)).event(bench.vaults.direct))
         await bare.run(await seed(bench.env, bench.seeder, pattern))  # both warm
         for i in range(repeats):

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.keyvault.secrets.aio import SecretClient
+from azure.storage.blob.aio import ContainerClient
 from psycopg import sql
 
 from bench.counting import Request
@@ -140,6 +141,7 @@ class Recipe:
     template: Seeded
     keyvault: tuple[Request, ...]
     pg_logins: int
+    lock: tuple[Request, ...] = ()
 
     @property
     def creates(self) -> int:
@@ -149,10 +151,13 @@ class Recipe:
 class BareRotation:
     """The same requests as `recipe`, as bare SDK and psycopg calls, for the secret `target`."""
 
-    def __init__(self, env: StackEnv, vault: SecretClient, recipe: Recipe) -> None:
+    def __init__(
+        self, env: StackEnv, vault: SecretClient, recipe: Recipe, locks: ContainerClient | None = None
+    ) -> None:
         self._env = env
         self._vault = vault
         self._recipe = recipe
+        self._locks = locks
 
     def _name(self, recorded: str, target: Seeded) -> str:
         template = self._recipe.template
@@ -161,6 +166,20 @@ class BareRotation:
         return recorded.replace(template.name, target.name)
 
     async def run(self, target: Seeded) -> None:
+        if self._locks is None:
+            await self._keyvault(target)
+            return
+        blob = self._locks.get_blob_client(f"bare/{target.name}")
+        if len(self._recipe.lock) > 2:  # the lock blob did not exist yet
+            with contextlib.suppress(ResourceExistsError):
+                await blob.upload_blob(b"", overwrite=False)
+        lease = await blob.acquire_lease(lease_duration=60)
+        try:
+            await self._keyvault(target)
+        finally:
+            await lease.release()
+
+    async def _keyvault(self, target: Seeded) -> None:
         versions: dict[str, str] = {target.name: target.version}
         previous: Request | None = None
         for request in self._recipe.keyvault:
