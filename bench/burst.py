@@ -80,19 +80,12 @@ async def _double_rotations(bench: Bench, seeded: list[Seeded]) -> tuple[int, in
 async def run(bench: Bench, recipe: Recipe, n: int, pool_concurrency: int) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     notes: list[str] = []
-    limit = await throttle_mode.enable(bench)
+    share = throttle_mode.SCALED_CREATES_PER_10S
     creates = recipe.creates
+    seeded = await seed_many(bench.env, bench.seeder, "single", n, "burst")
+    limit = await throttle_mode.enable(bench, share)
     try:
-        seeded = await seed_many(bench.env, bench.seeder, "single", n, "burst")
-        ours = _child(
-            "engine",
-            seeded,
-            bench.vaults.proxied,
-            bench,
-            HOST_CONCURRENCY,
-            "--creates-per-10s",
-            str(limit.creates_per_10s if limit else 300),
-        )
+        ours = _child("engine", seeded, bench.vaults.proxied, bench, HOST_CONCURRENCY, "--creates-per-10s", str(share))
     finally:
         await throttle_mode.disable(bench)
     doubled, missing = await _double_rotations(bench, seeded)
@@ -102,8 +95,13 @@ async def run(bench: Bench, recipe: Recipe, n: int, pool_concurrency: int) -> tu
     rate = n / ours["elapsed"]
     ceiling = n / bare["elapsed"]
     failures = sum(v for k, v in ours["outcomes"].items() if k != Status.ROTATED.value and not k.startswith("retried"))
-    bound = limit.creates_per_10s / 10 / creates if limit else None
-    lower = min(ceiling, bound) if bound else ceiling
+    bound = share / 10 / creates
+    lower = min(ceiling, bound)
+    enforced = (
+        f"the proxy's throttle mode ({limit.description}) and the worker's limiter"
+        if limit
+        else "the worker's limiter only: the fault proxy on this branch has no throttle mode"
+    )
     rows += [
         Row(
             "burst",
@@ -118,15 +116,11 @@ async def run(bench: Bench, recipe: Recipe, n: int, pool_concurrency: int) -> tu
         Row(
             "burst",
             "vs throttle-bound rate (limit / CREATEs per rotation)",
-            f"{rate / bound:.0%} of {bound:.2f}/s" if bound else "throttle mode unavailable",
+            f"{rate / bound:.0%} of {bound:.2f}/s",
             "",
             None,
-            note=(
-                f"proxy limit {limit.creates_per_10s} CREATEs per 10 s ({limit.description}); "
-                f"{creates} CREATEs per rotation"
-            )
-            if limit
-            else "the fault proxy has no throttle mode on this branch",
+            note=f"{share} CREATEs per 10 s (Key Vault's 300 scaled down) / {creates} CREATEs per rotation, enforced "
+            f"by {enforced}",
         ),
         Row(
             "burst",
