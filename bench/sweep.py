@@ -4,12 +4,15 @@ same vault. The vault is the bench double's `localhost` authority, which holds n
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from bench.context import Bench
 from bench.report import Row, fmt_ratio, ratio
+from secret_rotation.composition import Service
+from secret_rotation.sweep import ENQUEUE_CONCURRENCY
 
 
 def sweep_vault(bench: Bench) -> str:
@@ -37,6 +40,21 @@ async def _fill(bench: Bench, vault_url: str, total: int) -> int:
     return due
 
 
+async def _enqueue_alone(service: Service, count: int) -> float:
+    """The same number of enqueues as the sweep makes, with the sweep's bound, and nothing else."""
+    assert service.wiring is not None
+    queue = service.wiring.queue
+    limit = asyncio.Semaphore(ENQUEUE_CONCURRENCY)
+
+    async def one() -> None:
+        async with limit:
+            await queue.enqueue(json.dumps({"bench": "enqueue"}))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(count)))
+    return time.perf_counter() - start
+
+
 async def run(bench: Bench, total: int, repeats: int) -> list[Row]:
     vault_url = sweep_vault(bench)
     due = await _fill(bench, vault_url, total)
@@ -58,6 +76,7 @@ async def run(bench: Bench, total: int, repeats: int) -> list[Row]:
                     async for _ in client.list_properties_of_secrets():
                         pass
                     listed.append(time.perf_counter() - start)
+        enqueue = await _enqueue_alone(service, due)
     result = ratio(swept, listed)
     return [
         Row(
@@ -67,6 +86,7 @@ async def run(bench: Bench, total: int, repeats: int) -> list[Row]:
             "<= 1.1",
             result[0] <= 1.1,
             note=f"median {sorted(swept)[len(swept) // 2]:.2f} s vs {sorted(listed)[len(listed) // 2]:.2f} s; "
-            f"the sweep also enqueues its {due} jobs",
+            f"the sweep also enqueues its {due} jobs, which alone take {enqueue:.2f} s on Azurite here (after the "
+            "listing, not overlapped with it)",
         )
     ]
