@@ -8,7 +8,8 @@ whose pending record is open and has not moved for longer than `ROTATION_STUCK_A
 are Key Vault events in the Event Grid schema without a version: the worker resolves the current
 version under the secret's lock, so the job cannot name a version that is no longer current, and they
 take the same idempotent path as delivered ones. Enqueues run concurrently, at most
-`ENQUEUE_CONCURRENCY` at a time. A vault configured under several spellings of its URL is swept once.
+`ENQUEUE_CONCURRENCY` at a time. A vault configured under several URLs (spellings, or its public and
+private-link names) is swept once.
 """
 
 from __future__ import annotations
@@ -33,14 +34,20 @@ logger = logging.getLogger("secret_rotation")
 ENQUEUE_CONCURRENCY = 16
 
 
+# Key Vault's DNS zones: a vault `kv` answers as kv.vault.azure.net and, through a private endpoint, as
+# kv.privatelink.vaultcore.azure.net; names are unique per cloud, so one name is one vault.
+_KEY_VAULT_ZONES = (".vault.azure.net", ".vaultcore.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net")
+
+
 def unique_vaults(vaults: tuple[str, ...]) -> list[str]:
-    """Each vault once: URLs that differ only in case, a trailing slash or an explicit :443 are one vault."""
+    """Each vault once: URLs differing only in case, a trailing slash or an explicit :443, and a vault's
+    public and private-link names, are one vault (the first URL configured is the one used)."""
     seen: dict[str, str] = {}
     for url in vaults:
         parts = urlsplit(url.strip())
         host = (parts.hostname or "").lower()
         port = parts.port if parts.port not in (None, 443) else None
-        key = f"{host}:{port}" if port else host
+        key = host.split(".")[0] if host.endswith(_KEY_VAULT_ZONES) and not port else f"{host}:{port or 443}"
         seen.setdefault(key, url.strip().rstrip("/"))
     return list(seen.values())
 
@@ -76,8 +83,9 @@ class Sweep:
         self._clock = clock
 
     async def run(self) -> SweepReport:
+        vaults = unique_vaults(self._vaults)
         listed, due = 0, list[DueSecret]()
-        for vault in unique_vaults(self._vaults):
+        for vault in vaults:
             store = self._stores.for_vault(vault)
             found: dict[str, DueSecret] = {}
             async for summary in store.list_secrets():
@@ -97,16 +105,21 @@ class Sweep:
             async with limit:
                 await self._queue.enqueue(json.dumps(payload))
 
-        await asyncio.gather(*(enqueue(secret) for secret in due))
-        report = SweepReport(listed=listed, enqueued=tuple(due))
+        # Every enqueue runs to its end, so one failure neither hides nor abandons the others.
+        results = await asyncio.gather(*(enqueue(secret) for secret in due), return_exceptions=True)
+        enqueued = tuple(secret for secret, result in zip(due, results, strict=True) if result is None)
+        failures = [result for result in results if isinstance(result, BaseException)]
         logger.info(
-            "SweepCompleted vaults=%d listed=%d enqueued=%d%s",
-            len(self._vaults),
+            "SweepCompleted vaults=%d listed=%d enqueued=%d failed=%d%s",
+            len(vaults),
             listed,
-            len(due),
-            "".join(f" {s.name}({s.reason})" for s in due),
+            len(enqueued),
+            len(failures),
+            "".join(f" {s.name}({s.reason})" for s in enqueued),
         )
-        return report
+        if failures:
+            raise failures[0]  # the timer invocation fails visibly; the next sweep tries again
+        return SweepReport(listed=listed, enqueued=enqueued)
 
     def _classify(self, vault: str, summary: SecretSummary) -> DueSecret | None:
         now = self._clock()

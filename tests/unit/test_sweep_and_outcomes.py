@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
+from secret_rotation.errors import TransientError
 from secret_rotation.events import SecretEvent, parse_event
 from secret_rotation.outcomes import Status
 from secret_rotation.pending import PendingRecords
 from secret_rotation.replay import original_events
 from secret_rotation.rotator import Credential
 from secret_rotation.secret_value import SecretValue
-from secret_rotation.sweep import Sweep
+from secret_rotation.sweep import Sweep, unique_vaults
 from tests.support.events import fixture
 from tests.unit.conftest import NOW, World
 from tests.unit.fakes import VAULT, InMemoryQueue, InMemoryStores
@@ -66,6 +69,18 @@ async def test_sweep_enqueues_exactly_the_due_and_stuck_secrets(world: World) ->
     assert [op for op, _ in store.calls[calls_before:]] == ["list"], "one listing: no values, no version listings"
 
 
+def test_a_vault_reachable_under_several_urls_is_one_vault() -> None:
+    urls = (
+        "https://kv-app.vault.azure.net",
+        "https://KV-APP.vault.azure.net:443/",
+        "https://kv-app.privatelink.vaultcore.azure.net",
+        "https://kv-other.vault.azure.net",
+        "https://127.0.0.1:8443",
+        "https://localhost:8443",
+    )
+    assert unique_vaults(urls) == [urls[0], urls[3], urls[4], urls[5]]
+
+
 async def test_sweep_scans_a_vault_listed_under_several_urls_once(world: World) -> None:
     vaults = (VAULT, VAULT.upper() + "/", VAULT + ":443")
     sweep = Sweep(InMemoryStores(world.store), vaults, InMemoryQueue(), stuck_after=timedelta(hours=1))
@@ -85,3 +100,21 @@ def test_dead_letter_blobs_give_back_the_original_events() -> None:
     event = fixture("eventgrid")
     blob = json.dumps([{**event, "deadLetterReason": "MaxDeliveryAttemptsExceeded", "deliveryAttempts": 30}])
     assert original_events(blob) == [event]
+
+
+async def test_a_failed_enqueue_does_not_stop_the_others_and_fails_the_sweep(world: World) -> None:
+    tagged = {"RotatorType": "fake-single", "CredentialId": "app", "ProviderAddress": "fake://provider/x"}
+    for name in ("a", "b", "c"):
+        await world.store.set(name, SecretValue("v"), tags=tagged, expires_on=NOW + timedelta(days=1))
+
+    class FlakyQueue(InMemoryQueue):
+        async def enqueue(self, body: str) -> None:
+            if json.loads(body)["subject"] == "b":
+                raise TransientError("could not enqueue")
+            await super().enqueue(body)
+
+    queue = FlakyQueue()
+    sweep = Sweep(InMemoryStores(world.store), (VAULT,), queue, stuck_after=timedelta(hours=1), clock=lambda: NOW)
+    with pytest.raises(TransientError):
+        await sweep.run()
+    assert sorted(json.loads(m)["subject"] for m in queue.messages) == ["a", "c"]
