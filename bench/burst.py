@@ -80,14 +80,16 @@ async def _double_rotations(bench: Bench, seeded: list[Seeded]) -> tuple[int, in
 async def run(bench: Bench, recipe: Recipe, n: int, pool_concurrency: int) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     notes: list[str] = []
-    share = throttle_mode.SCALED_CREATES_PER_10S
     creates = recipe.creates
     seeded = await seed_many(bench.env, bench.seeder, "single", n, "burst")
-    limit = await throttle_mode.enable(bench, share)
+    limit = await throttle_mode.enable(bench)
+    share = throttle_mode.WORKER_SHARE
     try:
         ours = _child("engine", seeded, bench.vaults.proxied, bench, HOST_CONCURRENCY, "--creates-per-10s", str(share))
+        proxy = await throttle_mode.report(bench)
     finally:
         await throttle_mode.disable(bench)
+    throttled_by_proxy = sum(kind["throttled"] for vault in proxy["vaults"].values() for kind in vault.values())
     doubled, missing = await _double_rotations(bench, seeded)
     bare_seeded = await seed_many(bench.env, bench.seeder, "single", n, "bare")
     bare = _child("bare", bare_seeded, bench.vaults.proxied, bench, HOST_CONCURRENCY, recipe=recipe)
@@ -95,15 +97,11 @@ async def run(bench: Bench, recipe: Recipe, n: int, pool_concurrency: int) -> tu
     rate = n / ours["elapsed"]
     ceiling = n / bare["elapsed"]
     failures = sum(v for k, v in ours["outcomes"].items() if k != Status.ROTATED.value and not k.startswith("retried"))
-    # The best any client can do against a sliding 10 s window of `share` CREATEs: the first window's
-    # CREATEs at once, then `share` per 10 s (limit / CREATEs per rotation, plus that first window).
-    bound = n / max(1.0, (n * creates - share) / share * 10)
+    # The best any client can do against a sliding 10 s window of L CREATEs: the first window's L at once,
+    # then L per 10 s (limit / CREATEs per rotation, plus that first window).
+    allowed = limit.creates_per_10s
+    bound = n / max(1.0, (n * creates - allowed) / allowed * 10)
     lower = min(ceiling, bound)
-    enforced = (
-        f"the proxy's throttle mode ({limit.description}) and the worker's limiter"
-        if limit
-        else "the worker's limiter only: the fault proxy on this branch has no throttle mode"
-    )
     rows += [
         Row(
             "burst",
@@ -112,8 +110,8 @@ async def run(bench: Bench, recipe: Recipe, n: int, pool_concurrency: int) -> tu
             "",
             None,
             note=f"host concurrency {HOST_CONCURRENCY} (host.json batchSize + newBatchThreshold); outcomes "
-            f"{ours['outcomes']}; Key Vault requests {ours['keyvault_requests']} ({ours['creates']} CREATEs, "
-            f"{ours['throttled']} answered 429)",
+            f"{ours['outcomes']}; Key Vault requests {ours['keyvault_requests']} ({ours['creates']} CREATEs); "
+            f"answered 429 by the throttle mode: {throttled_by_proxy}",
         ),
         Row(
             "burst",
@@ -121,9 +119,9 @@ async def run(bench: Bench, recipe: Recipe, n: int, pool_concurrency: int) -> tu
             f"{rate / bound:.0%} of {bound:.2f}/s",
             "",
             None,
-            note=f"{share} CREATEs per 10 s (Key Vault's 300 scaled down) / {creates} CREATEs per rotation = "
-            f"{share / 10 / creates:.1f}/s sustained, plus the first window at once for a burst of {n}; enforced by "
-            f"{enforced}",
+            note=f"{limit.description}; {allowed} / 10 s / {creates} CREATEs per rotation = "
+            f"{allowed / 10 / creates:.2f}/s sustained, plus the first window at once for a burst of {n}; the "
+            f"worker's own limit (ROTATION_KEYVAULT_CREATES_PER_10S) is {share}",
         ),
         Row(
             "burst",

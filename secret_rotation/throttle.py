@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,6 +47,17 @@ class Limits:
     window_seconds: float = KEYVAULT_WINDOW_SECONDS
 
 
+class Permit:
+    """One CREATE's place in the window. It counts from when it is granted and, once the answer is back,
+    from then: Key Vault admitted the request somewhere in between, and a request slowed down on its way
+    (a busy event loop, the network) must not let the next window's CREATEs reach Key Vault too early."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+
 class VaultGate:
     """One vault's gate: at most `limit` CREATEs in any sliding `window` (Key Vault counts per 10 s
     window; a sliding one never exceeds it whatever the alignment), and a pause after a 429."""
@@ -63,7 +73,7 @@ class VaultGate:
         self._limit = float(limits.creates_per_window)
         self._clock = clock
         self._sleep = sleep
-        self._granted: deque[float] = deque()
+        self._granted: list[Permit] = []
         self._paused_until = 0.0
         self._consecutive_429 = 0
         self._last_decrease: float | None = None
@@ -77,8 +87,7 @@ class VaultGate:
     def _delay(self, create: bool) -> float:
         now = self._clock()
         window = self._limits.window_seconds
-        while self._granted and self._granted[0] <= now - window:
-            self._granted.popleft()
+        self._granted = [p for p in self._granted if p.at > now - window]
         if now < self._paused_until:
             return self._paused_until - now
         if not create:
@@ -86,17 +95,26 @@ class VaultGate:
         excess = len(self._granted) - self.limit
         if excess < 0:
             return 0.0
-        return self._granted[excess] + window - now  # when enough earlier grants have left the window
+        # When enough earlier permits have left the window (at most a few hundred: sorting is cheap).
+        return sorted(p.at for p in self._granted)[excess] + window - now
 
-    async def acquire(self, *, create: bool) -> None:
-        """Wait for this vault's gate; a CREATE also takes one permit of the window."""
+    async def acquire(self, *, create: bool) -> Permit | None:
+        """Wait for this vault's gate; a CREATE also takes a permit of the window (pass it to `done`)."""
         if not create and self._delay(create=False) <= 0:
-            return  # reads pass freely unless the vault is paused
+            return None  # reads pass freely unless the vault is paused
         async with self._queue:
             while (delay := self._delay(create)) > 0:
                 await self._sleep(delay)
-            if create:
-                self._granted.append(self._clock())
+            if not create:
+                return None
+            permit = Permit(self._clock())
+            self._granted.append(permit)
+            return permit
+
+    def done(self, permit: Permit | None) -> None:
+        """The answer to a CREATE is back: its permit counts from now."""
+        if permit is not None:
+            permit.at = self._clock()
 
     def throttled(self, retry_after: float | None) -> None:
         """Key Vault answered 429: halve the rate (once per window: the other 429s of that window are
@@ -161,8 +179,11 @@ class ThrottlePolicy(AsyncHTTPPolicy[Any, Any]):
         http_request = request.http_request
         create = is_create(http_request.method, http_request.url)
         gate = self._throttle.gate(http_request.url)
-        await gate.acquire(create=create)
-        response = await self.next.send(request)
+        permit = await gate.acquire(create=create)
+        try:
+            response = await self.next.send(request)
+        finally:
+            gate.done(permit)
         status = response.http_response.status_code
         if status == 429:
             gate.throttled(_RETRY_AFTER.get_retry_after(response))

@@ -65,6 +65,16 @@ async def test_never_more_creates_than_the_limit_in_any_window() -> None:
     assert max(granted) == 40.0  # 23 creates at 5 per 10 s: the last window opens at 40 s
 
 
+async def test_a_create_counts_from_its_answer_so_a_slow_request_cannot_crowd_the_next_window() -> None:
+    time = FakeTime()
+    vault = gate(time, creates=1)
+    permit = await vault.acquire(create=True)
+    time.now = 3.0  # the answer took 3 s: Key Vault may have admitted it at any point until now
+    vault.done(permit)
+    await vault.acquire(create=True)
+    assert time.now == 13.0
+
+
 async def test_reads_pass_freely_but_wait_while_the_vault_is_paused() -> None:
     time = FakeTime()
     vault = gate(time, creates=1)
