@@ -1,4 +1,4 @@
-"""Bring the local test stack up or down on 127.0.0.1: Azurite, PostgreSQL and the Azure doubles.
+"""Bring the local test stack up or down on 127.0.0.1: Azurite, PostgreSQL, Redis and the Azure doubles.
 
 Usage (with the project venv's python, from anywhere):
     python scripts/stack.py up        start what is not running, wait until everything is ready, write the env file
@@ -9,10 +9,10 @@ Usage (with the project venv's python, from anywhere):
 The doubles: Key Vault secrets (one vault per host name), the managed-identity endpoint, a fault-injecting
 proxy in front of each of those two, and an Event Grid topic receiver (scripts/stack_components.py).
 
-State lives in .local/ (gitignored): pids in run/, logs in logs/, data in azurite/ and postgres/, TLS material
+State lives in .local/ (gitignored): pids in run/, logs in logs/, data in azurite/, postgres/ and redis/, TLS material
 in tls/, per-stack generated secrets in stack.json. Ports default as below and can be overridden with
 STACK_BLOB_PORT, STACK_QUEUE_PORT, STACK_TABLE_PORT, STACK_PG_PORT, STACK_KEYVAULT_PORT, STACK_IDENTITY_PORT,
-STACK_KEYVAULT_FAULTS_PORT, STACK_IDENTITY_FAULTS_PORT, STACK_EVENTGRID_PORT;
+STACK_KEYVAULT_FAULTS_PORT, STACK_IDENTITY_FAULTS_PORT, STACK_EVENTGRID_PORT, STACK_REDIS_PORT;
 STACK_READY_TIMEOUT (seconds) bounds every readiness wait.
 """
 
@@ -42,6 +42,7 @@ from stack_processes import (
     LOGS,
     PG_SOCKET_DIR,
     PORTS,
+    REDIS_ADMIN_USER,
     RUN,
     STATE_FILE,
     TLS_DIR,
@@ -64,6 +65,7 @@ STATE_FACTORIES: dict[str, Callable[[], str]] = {
     "client_id": lambda: str(uuid.uuid4()),
     "tenant_id": lambda: str(uuid.uuid4()),
     "outcome_topic_key": lambda: secrets.token_urlsafe(32),
+    "redis_admin_password": lambda: secrets.token_urlsafe(32),
 }
 
 
@@ -108,7 +110,9 @@ def env_values(state: dict[str, str]) -> dict[str, str]:
         "AzureWebJobsStorage": storage + ";",
         "ROTATION_QUEUE_NAME": "secret-rotation",
         "ROTATION_ALLOWED_VAULTS": ",".join([kv, kv_2, kv_faulty]),
-        "ROTATION_ALLOWED_SCOPES": f"postgresql://{HOST}:{PORTS.pg}",
+        "ROTATION_ALLOWED_SCOPES": ",".join([f"postgresql://{HOST}:{PORTS.pg}", f"redis://{HOST}:{PORTS.redis}"]),
+        # The example plugin (examples/redis-acl-rotator), installed by setup.sh, allowed by name.
+        "ROTATION_ALLOWED_PLUGINS": "redis-acl-user",
         "PGHOST": HOST,
         "PGPORT": str(PORTS.pg),
         "PG_ADMIN_DSN": f"host={PG_SOCKET_DIR} port={PORTS.pg} user=postgres dbname=postgres",
@@ -120,6 +124,10 @@ def env_values(state: dict[str, str]) -> dict[str, str]:
         "ROTATION_OUTCOME_TOPIC_ENDPOINT": f"{eventgrid}/api/events",
         "OUTCOME_TOPIC_KEY": state["outcome_topic_key"],
         "OUTCOME_TOPIC_EVENTS_URL": f"{eventgrid}/__events",
+        "REDIS_HOST": HOST,
+        "REDIS_PORT": str(PORTS.redis),
+        "REDIS_ADMIN_USER": REDIS_ADMIN_USER,
+        "REDIS_ADMIN_PASSWORD": state["redis_admin_password"],
     }
 
 

@@ -79,7 +79,9 @@ def build_service(settings: Settings, registry: RotatorRegistry | None = None) -
     closers.append(credential.close)
     # Rotators get the same identity for management APIs; their endpoints default to Azure's public cloud.
     context = ProviderContext(credential=credential, ca_bundle=settings.keyvault_ca_bundle)
-    engine = RotationEngine(stores, registry or RotatorRegistry(context=context), scopes, lock)
+    # Built-ins, the plugins ROTATION_ALLOWED_PLUGINS names, and the deployment's registration hook.
+    registry = registry or RotatorRegistry.from_settings(settings, context)
+    engine = RotationEngine(stores, registry, scopes, lock)
     return Service(
         intake=Intake(stores, scopes, queue, reporter),
         worker=RotationWorker(engine, reporter),
