@@ -89,13 +89,20 @@ class Kit:
         if not (await rotator.accepts(config, current) and await rotator.accepts(config, current)):
             problems.append("accepts rejects the credential the provider was set up with")
         target = rotator.target_credential_id(config)
-        first, second = rotator.generate(config, target), rotator.generate(config, target)
-        self.watch.remember(first, second)
-        if first == second:
+        generated = []
+        for _ in range(2):
+            value = rotator.generate(config, target)
+            self.watch.remember(value)
+            generated.append(value)
+            if await logs_in(Credential(target, value)):
+                problems.append("the provider accepts a generated credential that was never applied (applied in generate?)")
+        if generated[0] == generated[1]:
             problems.append("generate returned the same value twice")
-        new = Credential(target, first)
-        if await logs_in(new):
-            problems.append("the provider accepts a generated credential that was never applied (applied in generate?)")
+        if not await logs_in(current):
+            problems.append("the current credential stopped working when generate was called (applied in generate?)")
+        if problems:
+            self._finish("hooks", problems)  # the provider is no longer as seeded: the rest would mislead
+        new = Credential(target, generated[0])
         if await rotator.accepts(config, new) or await rotator.accepts(config, new):
             problems.append("accepts says yes to a credential the provider was never given (accepts lies)")
         if rotator.parse(target, rotator.render(new)) != new:
@@ -197,7 +204,7 @@ class Kit:
 
     def _finish(self, check: str, problems: list[str]) -> None:
         if problems:
-            raise ConformanceFailure(f"{check}: " + "\n  ".join(["", *problems]))
+            raise ConformanceFailure(f"{check}: {'; '.join(dict.fromkeys(problems))}")
         self.assert_no_leaks()
 
     async def _seed(self, change: Mapping[str, str | None] | None = None) -> Seeded:
