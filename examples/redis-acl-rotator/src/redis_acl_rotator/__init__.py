@@ -132,6 +132,8 @@ class RedisAclUserRotator(DualCredentialRotator):
     async def _client(self, address: RedisAddress, credential: Credential) -> AsyncIterator[redis.asyncio.Redis]:
         """A client that sends `AUTH <user> <password>` when it connects."""
         import redis.asyncio
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         client = redis.asyncio.Redis(
             host=address.host,
@@ -142,6 +144,9 @@ class RedisAclUserRotator(DualCredentialRotator):
             ssl_ca_certs=self.context.ca_bundle if address.tls else None,
             socket_timeout=_TIMEOUT_SECONDS,
             socket_connect_timeout=_TIMEOUT_SECONDS,
+            # No client retries: redis-py would retry a refused AUTH (an AuthenticationError is a
+            # ConnectionError) for seconds; the service's queue decides when to try again.
+            retry=Retry(NoBackoff(), 0),
         )
         try:
             yield client
