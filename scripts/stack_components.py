@@ -238,7 +238,6 @@ def redis_ready() -> bool:
     import json
 
     import redis
-
     from stack_processes import STATE_FILE
 
     password = json.loads(STATE_FILE.read_text())["redis_admin_password"]

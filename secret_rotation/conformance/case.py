@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..rotator import Credential, ProviderContext, Rotator
-from ..secret_value import SecretValue
+from secret_rotation.rotator import Credential, ProviderContext, Rotator
+from secret_rotation.secret_value import SecretValue
 
 
 @dataclass(frozen=True)

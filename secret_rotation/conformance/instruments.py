@@ -12,14 +12,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from ..errors import ConfigurationError, TransientError
-from ..pending import pending_name
-from ..ports import SecretStore, SecretStores, StoredSecret
-from ..rotator import ApplyRequest, Credential, Rotator
-from ..secret_value import SecretValue
+from secret_rotation.errors import ConfigurationError, TransientError
+from secret_rotation.pending import pending_name
+from secret_rotation.ports import SecretStore, SecretStores, StoredSecret
+from secret_rotation.rotator import ApplyRequest, Credential, Rotator
+from secret_rotation.secret_value import SecretValue
 
 if TYPE_CHECKING:
-    from ..tags import RotationConfig
+    from secret_rotation.tags import RotationConfig
 
 T = TypeVar("T")
 

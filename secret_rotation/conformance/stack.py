@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..blob_lock import BlobLeaseLock
-from ..host_storage import container_client
-from ..keyvault_store import KeyVaultStores
-from ..retries import RetryPolicy
-from ..settings import Settings
+from secret_rotation.blob_lock import BlobLeaseLock
+from secret_rotation.host_storage import container_client
+from secret_rotation.keyvault_store import KeyVaultStores
+from secret_rotation.retries import RetryPolicy
+from secret_rotation.settings import Settings
 
 if TYPE_CHECKING:
     from azure.identity.aio import ManagedIdentityCredential
@@ -31,7 +31,9 @@ def load_stack_env(path: Path | None = None) -> dict[str, str]:
     """`$ROTATION_STACK_ENV`, else `.local/stack.env` in the working directory or a parent of it."""
     if path is None:
         override = os.environ.get(ENV_FILE_VARIABLE)
-        candidates = [Path(override)] if override else [d / ".local" / "stack.env" for d in (Path.cwd(), *Path.cwd().parents)]
+        candidates = (
+            [Path(override)] if override else [d / ".local" / "stack.env" for d in (Path.cwd(), *Path.cwd().parents)]
+        )
         path = next((c for c in candidates if c.is_file()), candidates[0])
     if not path.is_file():
         raise FileNotFoundError(f"{path}: start the local stack first (`.venv/bin/python scripts/stack.py up`)")

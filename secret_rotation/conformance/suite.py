@@ -25,7 +25,9 @@ class RotatorConformance:
         return load_stack_env()
 
     @pytest.fixture
-    async def conformance(self, conformance_case: ConformanceCase, conformance_env: dict[str, str]) -> AsyncIterator[Kit]:
+    async def conformance(
+        self, conformance_case: ConformanceCase, conformance_env: dict[str, str]
+    ) -> AsyncIterator[Kit]:
         async with Kit.open(conformance_case, conformance_env) as kit:
             yield kit
 

@@ -20,10 +20,22 @@ REPO = Path(__file__).resolve().parents[2]
 # (test class, test, a phrase the kit's failure message must contain)
 EXPECTED_FAILURES = [
     ("TestAppliesInGenerate", "test_hooks_are_idempotent_and_accepts_is_a_real_login", "applied in generate"),
-    ("TestAppliesInGenerate", "test_pending_record_first_and_verification_before_promotion", "before the pending record"),
+    (
+        "TestAppliesInGenerate",
+        "test_pending_record_first_and_verification_before_promotion",
+        "before the pending record",
+    ),
     ("TestLyingAccepts", "test_hooks_are_idempotent_and_accepts_is_a_real_login", "accepts lies"),
-    ("TestLyingAccepts", "test_pending_record_first_and_verification_before_promotion", "verification before promotion"),
-    ("TestLogsItsValue", "test_no_secret_value_in_logs_exceptions_or_outcome_events", "log record of logger 'broken_rotator'"),
+    (
+        "TestLyingAccepts",
+        "test_pending_record_first_and_verification_before_promotion",
+        "verification before promotion",
+    ),
+    (
+        "TestLogsItsValue",
+        "test_no_secret_value_in_logs_exceptions_or_outcome_events",
+        "log record of logger 'broken_rotator'",
+    ),
 ]
 
 

@@ -33,15 +33,17 @@ class Redis:
             host=self.host, port=self.port, username=env["REDIS_ADMIN_USER"], password=env["REDIS_ADMIN_PASSWORD"]
         )
 
-    async def user(self, prefix: str, *rules: str) -> tuple[str, str]:
+    async def user(self, prefix: str, keys: str, commands: list[str]) -> tuple[str, str]:
         name, password = f"{prefix}-{secrets.token_hex(5)}", secrets.token_urlsafe(24)
-        await self.admin.execute_command("ACL", "SETUSER", name, "on", f">{password}", *rules)
+        await self.admin.acl_setuser(
+            name, enabled=True, passwords=[f"+{password}"], keys=[keys] if keys else None, commands=commands
+        )
         return name, password
 
     async def auth(self, user: str, password: str) -> bool:
         client = redis.asyncio.Redis(host=self.host, port=self.port, protocol=2, retry=Retry(NoBackoff(), 0))
         try:
-            return bool(await client.execute_command("AUTH", user, password))
+            return bool(await client.auth(password, user))
         except redis.AuthenticationError:
             return False
         finally:
@@ -57,9 +59,9 @@ async def redis_acl(stack_env: dict[str, str]) -> AsyncIterator[Redis]:
 
 async def _seed(vault: SecretClient, server: Redis, leak: list[str]) -> tuple[str, str, dict[str, str]]:
     """A redis-acl-user secret near expiry; returns (name, version, {user: password})."""
-    admin, admin_password = await server.user("rotator-admin", "+acl|setuser", "+acl|getuser")
-    blue, blue_password = await server.user("blue", "~app:*", "+get", "+set")
-    green, green_password = await server.user("green", "~app:*", "+get", "+set")
+    admin, admin_password = await server.user("rotator-admin", "", ["+acl|setuser", "+acl|getuser"])
+    blue, blue_password = await server.user("blue", "~app:*", ["+get", "+set"])
+    green, green_password = await server.user("green", "~app:*", ["+get", "+set"])
     leak.extend([admin_password, blue_password, green_password])
     name = unique("redis-acl")
     await vault.set_secret(f"{name}-admin", admin_password, tags={"CredentialId": admin})

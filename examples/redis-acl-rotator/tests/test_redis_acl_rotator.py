@@ -57,16 +57,18 @@ class RedisUsers:
     def address(self) -> str:
         return f"redis://{self.host}:{self.port}"
 
-    async def create(self, prefix: str, *rules: str) -> Credential:
+    async def create(self, prefix: str, keys: str, commands: list[str]) -> Credential:
         user, password = f"{prefix}-{secrets.token_hex(5)}", secrets.token_urlsafe(24)
-        await self.admin.execute_command("ACL", "SETUSER", user, "on", f">{password}", *rules)
+        await self.admin.acl_setuser(
+            user, enabled=True, passwords=[f"+{password}"], keys=[keys] if keys else None, commands=commands
+        )
         return Credential(user, SecretValue(password))
 
     async def logs_in(self, credential: Credential) -> bool:
         # RESP2 and no retries: a plain AUTH on a fresh connection, answered once.
         client = redis.asyncio.Redis(host=self.host, port=self.port, protocol=2, retry=Retry(NoBackoff(), 0))
         try:
-            await client.execute_command("AUTH", credential.credential_id, credential.secret.reveal())
+            await client.auth(credential.secret.reveal(), credential.credential_id)
         except redis.AuthenticationError:
             return False
         finally:
@@ -81,9 +83,9 @@ class TestRedisAclUserConformance(RotatorConformance):
 
         async def seed() -> Seed:
             # The rotator's admin may change users' passwords and nothing else.
-            admin = await users.create("rotator-admin", "+acl|setuser", "+acl|getuser")
-            blue = await users.create("blue", "~app:*", "+get", "+set")
-            green = await users.create("green", "~app:*", "+get", "+set")
+            admin = await users.create("rotator-admin", "", ["+acl|setuser", "+acl|getuser"])
+            blue = await users.create("blue", "~app:*", ["+get", "+set"])
+            green = await users.create("green", "~app:*", ["+get", "+set"])
             tags = {"CredentialId": blue.credential_id, "AlternateCredentialId": green.credential_id}
             value = json.dumps({"username": blue.credential_id, "password": blue.secret.reveal()})
             return Seed({**tags, "ProviderAddress": users.address}, SecretValue(value), admin=admin)

@@ -83,7 +83,9 @@ class RedisAclUserRotator(DualCredentialRotator):
             document = json.loads(value.reveal())
             user, password = str(document["username"]), str(document["password"])
         except (ValueError, KeyError, TypeError):
-            raise ConfigurationError(f"secret value for {credential_id} is not JSON with username and password") from None
+            raise ConfigurationError(
+                f"secret value for {credential_id} is not JSON with username and password"
+            ) from None
         if user != credential_id:
             raise ConfigurationError(f"secret value names user {user!r} but {Tag.CREDENTIAL_ID} says {credential_id!r}")
         return Credential(user, SecretValue(password))
