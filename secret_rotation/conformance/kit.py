@@ -53,9 +53,9 @@ class Kit:
         self.stack = stack
         self.watch = Watch()
         self.hooks = KitHooks(self.watch)
-        context = case.context or ProviderContext(
-            credential=stack.credential, ca_bundle=stack.settings.keyvault_ca_bundle
-        )
+        # As composition.build_service gives it: the app's identity; locally the stack's CA signs every double.
+        context = ProviderContext(credential=stack.credential, ca_bundle=stack.settings.keyvault_ca_bundle)
+        context = case.context(context) if case.context else context
         self.rotator: Rotator = case.rotator(context)  # the plain one, for the kit's own reads
         registry = RotatorRegistry(builtins={}, context=context, entry_points=())
         registry.register(instrumented(case.rotator, self.hooks))
