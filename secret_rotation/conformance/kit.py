@@ -156,6 +156,8 @@ class Kit:
         clean, run = await self._rotate(probe)
         if clean.status is not Status.ROTATED:
             raise ConformanceFailure(f"crash-and-resume: a clean rotation ended {clean.status.value}: {clean.reason}")
+        if "rotator.apply" not in run.calls or not run.writes:
+            raise ConformanceFailure(f"crash-and-resume: the clean run showed no apply or no write: {run.calls}")
         points = [Fault(i, "before") for i in range(len(run.calls))] + [Fault(i, "after") for i in sorted(run.writes)]
         for fault in points:
             where = f"failure {fault.when} call {fault.index} ({run.calls[fault.index]})"
