@@ -197,15 +197,22 @@ def instrumented(cls: type[Rotator], kit: KitHooks) -> type[Rotator]:
 
         return watched
 
-    async def apply(self: Rotator, request: ApplyRequest) -> None:
+    async def apply(self: Rotator, request: ApplyRequest) -> object:
+        # Returned as is: a rotator whose provider issues the credential returns it from apply.
         kit.watch.remember(request.new.secret, request.current.secret, request.admin.secret if request.admin else None)
+
+        def applying() -> Awaitable[object]:
+            return _watched_call(kit, "apply", cls.apply(self, request))
+
         run = kit.run
-        if run is not None:
-            run.before_apply()
-            await run.call("rotator.apply", True, lambda: _watched_call(kit, "apply", cls.apply(self, request)))
-            run.applied = True
+        if run is None:
+            result = await applying()
         else:
-            await _watched_call(kit, "apply", cls.apply(self, request))
+            run.before_apply()
+            result = await run.call("rotator.apply", True, applying)
+            run.applied = True
+        kit.watch.remember(getattr(result, "secret", None))
+        return result
 
     async def accepts(self: Rotator, config: RotationConfig, credential: Credential) -> bool:
         kit.watch.remember(credential.secret)

@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -95,14 +95,15 @@ class Kit:
         if rotator.parse(target, rotator.render(new)) != new:
             problems.append("parse(render(credential)) does not give the credential back")
         request = ApplyRequest(config, new, current, seeded.seed.admin)
-        await rotator.apply(request)
+        new = await _apply(rotator, request) or new
         try:
-            await rotator.apply(request)
+            new = await _apply(rotator, request) or new  # a provider that issues credentials issues another
         except ProviderRefusedError:
             # A single-credential apply authenticates with the old password, gone after the first
             # apply: the engine never repeats it without asking `accepts`, and refusing is harmless.
             if rotator.pattern is Pattern.DUAL:
                 problems.append("a repeated apply of a dual-credential rotator failed")
+        self.watch.remember(new.secret)
         if not (await logs_in(new) and await rotator.accepts(config, new)):
             problems.append("after apply (twice) the provider does not accept the new credential")
         wrong = Credential(target, SecretValue(secrets.token_urlsafe(24)))
@@ -301,13 +302,19 @@ class Kit:
         return values
 
     async def _target_recoverable(self, seeded: Seeded) -> bool:
-        """Some value Key Vault holds (the secret or its pending record) logs in as the changed credential."""
+        """Some value Key Vault holds (the secret or its pending record) logs in as the changed credential.
+
+        Where the provider issues credentials, its answer to a lost `apply` cannot have been stored;
+        there it is enough that the current version's credential still works (redelivery issues again).
+        """
         config = RotationConfig.from_tags(seeded.name, seeded.tags)
         target = self.rotator.target_credential_id(config)
         for value in await self._stored_values(seeded.name) + await self._stored_values(pending_name(seeded.name)):
             with contextlib.suppress(ConfigurationError):
                 if await self.case.logs_in(self.rotator.parse(target, value)):
                     return True
+        if _issues_credentials(self.rotator):
+            return await self.case.logs_in(self.rotator.parse(config.credential_id, seeded.seed.value))
         return False
 
     async def _rotated_once(self, seeded: Seeded) -> list[str]:
@@ -334,6 +341,19 @@ class Kit:
         still = await self.case.logs_in(old)
         if self.rotator.pattern is Pattern.DUAL and not still:
             problems.append("the previous credential stopped working (dual credential must keep readers working)")
-        if self.rotator.pattern is Pattern.SINGLE and still:
+        # A provider that issues credentials (a new app password) may keep the old one: its own rules.
+        if self.rotator.pattern is Pattern.SINGLE and still and not _issues_credentials(self.rotator):
             problems.append("the replaced credential still logs in")
         return problems
+
+
+def _issues_credentials(rotator: Rotator) -> bool:
+    """The provider chooses the new value (a regenerated key, an issued app password)."""
+    return bool(getattr(rotator, "issues_credentials", False))
+
+
+async def _apply(rotator: Rotator, request: ApplyRequest) -> Credential | None:
+    """`apply`, and the credential it returns when the provider issued one."""
+    applying: Awaitable[object] = rotator.apply(request)
+    result = await applying
+    return result if isinstance(result, Credential) else None
