@@ -31,8 +31,8 @@ class ConformanceCase:
     rotator: type[Rotator]
     seed: Callable[[], Awaitable[Seed]]  # a new, independent credential (set) per call
     logs_in: Callable[[Credential], Awaitable[bool]]  # asks the provider directly, never the rotator
-    # The rotator's `ProviderContext` is the stack's managed identity and CA bundle; this may change it,
-    # e.g. `lambda c: dataclasses.replace(c, arm_endpoint=env["..."])` for a management-plane double.
+    # The rotator gets the `ProviderContext` the service would give it on the stack; this may change it,
+    # e.g. `lambda c: dataclasses.replace(c, arm_endpoint=env["..."])`.
     context: Callable[[ProviderContext], ProviderContext] | None = None
     # More tag changes the rotator must refuse (None removes the tag), besides the kit's generic ones.
     bad_tags: Sequence[Mapping[str, str | None]] = ()

@@ -23,7 +23,7 @@ from secret_rotation.events import EventSchema, SecretEvent, SecretEventType
 from secret_rotation.outcomes import Outcome, Status, log_outcome
 from secret_rotation.pending import pending_name
 from secret_rotation.registry import RotatorRegistry
-from secret_rotation.rotator import ApplyRequest, Credential, Pattern, ProviderContext, Rotator
+from secret_rotation.rotator import ApplyRequest, Credential, Pattern, Rotator
 from secret_rotation.scopes import Scopes
 from secret_rotation.secret_value import SecretValue
 from secret_rotation.tags import RotationConfig, Tag
@@ -54,7 +54,7 @@ class Kit:
         self.watch = Watch()
         self.hooks = KitHooks(self.watch)
         # As composition.build_service gives it: the app's identity; locally the stack's CA signs every double.
-        context = ProviderContext(credential=stack.credential, ca_bundle=stack.settings.keyvault_ca_bundle)
+        context = stack.provider_context()
         context = case.context(context) if case.context else context
         self.rotator: Rotator = case.rotator(context)  # the plain one, for the kit's own reads
         registry = RotatorRegistry(builtins={}, context=context, entry_points=())

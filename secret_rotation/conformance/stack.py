@@ -8,7 +8,7 @@ import contextlib
 import os
 import shlex
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from secret_rotation.blob_lock import BlobLeaseLock
 from secret_rotation.host_storage import container_client
 from secret_rotation.keyvault_store import KeyVaultStores
 from secret_rotation.retries import RetryPolicy
+from secret_rotation.rotator import ProviderContext
 from secret_rotation.settings import Settings
 
 if TYPE_CHECKING:
@@ -72,6 +73,16 @@ class StackClients:
     lock: BlobLeaseLock
     vault: SecretClient  # the kit's own view of the vault, to observe versions and tags
     vault_url: str
+
+    def provider_context(self) -> ProviderContext:
+        """What the service gives rotators: the identity, the stack's CA, and every other context field
+        that a setting of the same name sets (the planes' endpoints), as composition does."""
+        configured = {
+            f.name: getattr(self.settings, f.name)
+            for f in fields(ProviderContext)
+            if f.name not in ("credential", "ca_bundle") and getattr(self.settings, f.name, None) is not None
+        }
+        return ProviderContext(credential=self.credential, ca_bundle=self.settings.keyvault_ca_bundle, **configured)
 
 
 @contextlib.asynccontextmanager
