@@ -76,6 +76,7 @@ class RedisUsers:
         return True
 
 
+@pytest.mark.integration  # needs the local stack
 class TestRedisAclUserConformance(RotatorConformance):
     @pytest.fixture
     async def conformance_case(self, conformance_env: dict[str, str]) -> AsyncIterator[ConformanceCase]:
