@@ -189,8 +189,7 @@ class Kit:
         ]
         if self.rotator.pattern is Pattern.DUAL:
             changes += [{Tag.ALTERNATE_CREDENTIAL_ID: None}, {Tag.ALTERNATE_CREDENTIAL_ID: "<same>"}]
-        cases: list[tuple[str, Mapping[str, str | None], bool]] = [(str(c), c, False) for c in changes]
-        cases += [(str(c), c, False) for c in self.case.bad_tags]
+        cases = [(_label(c), c, False) for c in [*changes, *self.case.bad_tags]]
         cases.append(("a ProviderAddress outside ROTATION_ALLOWED_SCOPES", {}, True))
         for label, change, out_of_scope in cases:
             seeded = await self._seed(change)
@@ -357,3 +356,7 @@ async def _apply(rotator: Rotator, request: ApplyRequest) -> Credential | None:
     applying: Awaitable[object] = rotator.apply(request)
     result = await applying
     return result if isinstance(result, Credential) else None
+
+
+def _label(change: Mapping[str, str | None]) -> str:
+    return ", ".join(f"{key!s} {'removed' if value is None else f'= {value!r}'}" for key, value in change.items())
