@@ -131,6 +131,16 @@ class RotatorRegistry:
         """Installed plugins left out because `ROTATION_ALLOWED_PLUGINS` does not name them: name -> package."""
         return {name: _package(entry_point) for name, entry_point in sorted(self._refused.items())}
 
+    def plugin_problems(self) -> dict[str, str]:
+        """Loads every allowed plugin now: name -> why it cannot be used (for a dry run such as `plan`)."""
+        problems = {}
+        for name in sorted(self._plugins):
+            try:
+                self._load(name)
+            except ConfigurationError as exc:
+                problems[name] = str(exc)
+        return problems
+
     def get(self, rotator: str | type[Rotator]) -> Rotator:
         if isinstance(rotator, type):
             return rotator(self._context)

@@ -71,6 +71,7 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_others_keep_working()
     with pytest.raises(ConfigurationError, match=r"plugin rotator 'broken' .* failed to load: ModuleNotFoundError"):
         registry.get("broken")
     assert registry.get("postgres-role").name == "postgres-role"
+    assert list(registry.plugin_problems()) == ["broken"]
 
 
 def test_an_entry_point_must_name_a_rotator_of_the_same_name() -> None:
@@ -107,5 +108,6 @@ def test_the_registration_module_setting_runs_the_deployments_hook() -> None:
 def test_the_example_plugin_is_installed_and_found_only_by_its_entry_point() -> None:
     """setup.sh installs examples/redis-acl-rotator with `pip install -e`; nothing here names its module."""
     assert RotatorRegistry().refused().get("redis-acl-user", "").startswith("redis-acl-rotator ")
-    rotator = RotatorRegistry(allowed_plugins=["redis-acl-user"]).get("redis-acl-user")
-    assert type(rotator).__module__ == "redis_acl_rotator"
+    registry = RotatorRegistry(allowed_plugins=["redis-acl-user"])
+    assert registry.plugin_problems() == {}
+    assert type(registry.get("redis-acl-user")).__module__ == "redis_acl_rotator"
