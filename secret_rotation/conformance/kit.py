@@ -188,7 +188,9 @@ class Kit:
             {Tag.VALIDITY_PERIOD_DAYS: "soon"},
         ]
         if self.rotator.pattern is Pattern.DUAL:
-            changes += [{Tag.ALTERNATE_CREDENTIAL_ID: None}, {Tag.ALTERNATE_CREDENTIAL_ID: "<same>"}]
+            changes.append({Tag.ALTERNATE_CREDENTIAL_ID: "<same>"})
+            if not _issues_credentials(self.rotator):  # where the provider issues, the other one may be implied
+                changes.append({Tag.ALTERNATE_CREDENTIAL_ID: None})
         cases = [(_label(c), c, False) for c in [*changes, *self.case.bad_tags]]
         cases.append(("a ProviderAddress outside ROTATION_ALLOWED_SCOPES", {}, True))
         for label, change, out_of_scope in cases:
@@ -326,7 +328,9 @@ class Kit:
         newest = await self.stack.vault.get_secret(seeded.name)
         tags = newest.properties.tags or {}
         target = self.rotator.target_credential_id(config)
-        if tags.get(Tag.CREDENTIAL_ID) != target:
+        if _issues_credentials(self.rotator):
+            target = tags.get(Tag.CREDENTIAL_ID, target)  # the provider may name the credential it issues
+        elif tags.get(Tag.CREDENTIAL_ID) != target:
             problems.append(f"the newest version's {Tag.CREDENTIAL_ID} is not {target}")
         value = SecretValue(newest.value or "")
         self.watch.remember(value)
