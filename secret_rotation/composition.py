@@ -137,7 +137,8 @@ class Wiring:
             return self._registry
         # Rotators get the same identity for management APIs; their endpoints default to Azure's public cloud.
         context = ProviderContext(credential=self.credential, ca_bundle=self.settings.keyvault_ca_bundle)
-        return RotatorRegistry(context=context)
+        # Built-ins, the plugins ROTATION_ALLOWED_PLUGINS names, and the deployment's registration hook.
+        return RotatorRegistry.from_settings(self.settings, context)
 
     def intake(self) -> Intake:
         from .intake import Intake
