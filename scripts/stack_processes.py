@@ -32,6 +32,9 @@ PG2_ROOT = LOCAL / "postgres2"
 PG2_DATA = PG2_ROOT / "data"
 PG2_SOCKET_DIR = PG2_ROOT / "run"
 AZURITE_DIR = LOCAL / "azurite"
+REDIS_DIR = LOCAL / "redis"
+# The Redis ACL user the stack's tools and tests administer Redis with (its password is per stack).
+REDIS_ADMIN_USER = "stack-admin"
 STATE_FILE = LOCAL / "stack.json"
 TOKEN_KEY_FILE = LOCAL / "token.key"
 HEADER_FILE = LOCAL / "identity-header"
@@ -77,6 +80,7 @@ class Ports:
     management: int = _port("STACK_MANAGEMENT_PORT", 8446)
     management_faults: int = _port("STACK_MANAGEMENT_FAULTS_PORT", 8447)
     target_blob: int = _port("STACK_TARGET_BLOB_PORT", 10010)
+    redis: int = _port("STACK_REDIS_PORT", 56379)
 
 
 PORTS = Ports()

@@ -21,6 +21,12 @@ SWEEP_SCHEDULE = "ROTATION_SWEEP_SCHEDULE"
 STUCK_AFTER_MINUTES = "ROTATION_STUCK_AFTER_MINUTES"
 RETRY_BUDGET_SECONDS = "ROTATION_RETRY_BUDGET_SECONDS"
 KEYVAULT_API_VERSION = "KEYVAULT_API_VERSION"
+# This worker process's share of Key Vault's 300 secret CREATEs per vault per 10 s (see `throttle`).
+KEYVAULT_CREATES_PER_10S = "ROTATION_KEYVAULT_CREATES_PER_10S"
+# Plugin rotators (entry-point group `secret_rotation.rotators`) the app may load, by rotator name.
+ALLOWED_PLUGINS = "ROTATION_ALLOWED_PLUGINS"
+# Optional: a module of the deployment's own code whose `register_rotators(registry)` adds rotators.
+REGISTRATION_MODULE = "ROTATION_REGISTRATION_MODULE"
 # Local stack only: the emulator's self-signed CA and its non-Azure challenge resource.
 KEYVAULT_CA_BUNDLE = "KEYVAULT_CA_BUNDLE"
 KEYVAULT_VERIFY_CHALLENGE_RESOURCE = "KEYVAULT_VERIFY_CHALLENGE_RESOURCE"
@@ -49,6 +55,7 @@ APP_SETTING_NAMES: tuple[str, ...] = (
     SWEEP_SCHEDULE,
     STUCK_AFTER_MINUTES,
     RETRY_BUDGET_SECONDS,
+    ALLOWED_PLUGINS,
     KEYVAULT_API_VERSION,
     STORAGE_QUEUE_SERVICE_URI,
     STORAGE_BLOB_SERVICE_URI,
@@ -65,6 +72,8 @@ DEFAULT_STUCK_AFTER_MINUTES = 60
 DEFAULT_RETRY_BUDGET_SECONDS = 60.0
 # 7.6 is the newest version both Azure Key Vault and the local emulators accept.
 DEFAULT_KEYVAULT_API_VERSION = "7.6"
+# The whole documented per-vault limit; a scaled-out app sets its share (docs/deployment.md).
+DEFAULT_KEYVAULT_CREATES_PER_10S = 300
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -113,6 +122,7 @@ class Settings:
     stuck_after_minutes: float = DEFAULT_STUCK_AFTER_MINUTES
     retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
     keyvault_api_version: str = DEFAULT_KEYVAULT_API_VERSION
+    keyvault_creates_per_10s: int = DEFAULT_KEYVAULT_CREATES_PER_10S
     keyvault_ca_bundle: str | None = None
     verify_challenge_resource: bool = True
     storage: StorageSettings = StorageSettings(None, None, None, None)
@@ -122,6 +132,8 @@ class Settings:
     authority_host: str | None = None
     database_port: int | None = None
     sql_login_check: str | None = None
+    allowed_plugins: tuple[str, ...] = ()
+    registration_module: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -137,6 +149,9 @@ class Settings:
             stuck_after_minutes=_number(env, STUCK_AFTER_MINUTES, DEFAULT_STUCK_AFTER_MINUTES),
             retry_budget_seconds=_number(env, RETRY_BUDGET_SECONDS, DEFAULT_RETRY_BUDGET_SECONDS),
             keyvault_api_version=env.get(KEYVAULT_API_VERSION) or DEFAULT_KEYVAULT_API_VERSION,
+            keyvault_creates_per_10s=max(
+                1, int(_number(env, KEYVAULT_CREATES_PER_10S, DEFAULT_KEYVAULT_CREATES_PER_10S))
+            ),
             keyvault_ca_bundle=env.get(KEYVAULT_CA_BUNDLE) or None,
             verify_challenge_resource=_flag(
                 env.get(KEYVAULT_VERIFY_CHALLENGE_RESOURCE, "true"), KEYVAULT_VERIFY_CHALLENGE_RESOURCE
@@ -153,4 +168,6 @@ class Settings:
             authority_host=env.get(AUTHORITY_HOST) or None,
             database_port=int(_number(env, DATABASE_PORT, 0)) or None,
             sql_login_check=env.get(SQL_LOGIN_CHECK) or None,
+            allowed_plugins=_split(env.get(ALLOWED_PLUGINS, "")),
+            registration_module=env.get(REGISTRATION_MODULE, "").strip() or None,
         )
