@@ -74,6 +74,11 @@ class EntraAppSecretRotator(DualCredentialRotator):
         _guid(config.credential_id, Tag.CREDENTIAL_ID.value)
         if config.alternate_credential_id is not None:
             _guid(config.alternate_credential_id, Tag.ALTERNATE_CREDENTIAL_ID.value)
+            if config.alternate_credential_id == config.credential_id:
+                # apply removes the previous password: that must never be the one readers hold.
+                raise ConfigurationError(
+                    f"{Tag.ALTERNATE_CREDENTIAL_ID} must differ from {Tag.CREDENTIAL_ID} ({config.credential_id})"
+                )
 
     def target_credential_id(self, config: RotationConfig) -> str:
         return ISSUED

@@ -1,8 +1,7 @@
 """The management-plane rotators of issue 7 under the conformance kit, against the stack's management
 double (ARM and Graph) and the stack's PostgreSQL. Written before those rotators reached this branch:
 until they are merged, the module skips itself (the imports below), and then it runs as it stands.
-Verified on a trial merge of issue-rotators: all four pass, except entra-app-secret's refusal of an
-`AlternateCredentialId` equal to `CredentialId` (it rotates, and removes the current password).
+All four pass (entra-app-secret refuses an `AlternateCredentialId` equal to `CredentialId` since the merge).
 """
 
 from __future__ import annotations

@@ -55,6 +55,12 @@ async def test_adds_a_working_secret_keeps_the_current_one_and_removes_the_one_f
     assert described["maxPasswords"] == 3, "three only between addPassword and the verified removal"
 
 
+def test_the_previous_password_is_never_the_current_one(rotator: EntraAppSecretRotator) -> None:
+    key, address = str(uuid.uuid4()), f"/tenants/{uuid.uuid4()}/applications/{uuid.uuid4()}"
+    with pytest.raises(ConfigurationError, match="must differ"):
+        rotator.validate(RotationConfig("entra-app-secret", key, address, 60, alternate_credential_id=key))
+
+
 @pytest.mark.parametrize(
     ("address", "credential_id"),
     [
