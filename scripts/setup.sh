@@ -122,7 +122,8 @@ ensure_venv() {
     say "$label: installed"
 }
 
-ensure_venv "$REPO/.venv" "venv .venv" requirements-dev.txt requirements.txt requirements-dev.txt
+# pyproject.toml too: requirements-dev.txt installs the project itself (its console scripts).
+ensure_venv "$REPO/.venv" "venv .venv" requirements-dev.txt requirements.txt requirements-dev.txt pyproject.toml
 
 if [[ -f requirements-checkov.txt ]]; then
     # checkov pins versions that conflict with ours, so it gets a venv of its own.

@@ -1,5 +1,6 @@
 """Composition root: builds the real service (identity, Key Vault, queue, lock, outcome topic, engine)
 from `Settings`. Called once per Functions worker process; everything here is shared by invocations.
+The operator CLI builds the same parts with the operator's credential (`build_parts`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from .eventgrid_outcomes import EventGridOutcomes, NoOutcomeEvents
 from .host_storage import container_client, queue_client
 from .intake import Intake
 from .keyvault_store import KeyVaultStores
+from .on_demand import OnDemand
 from .outcomes import OutcomeReporter
-from .ports import OutcomeSink
+from .ports import OutcomeSink, SecretStores, VersionHistory
 from .registry import RotatorRegistry
 from .retries import RetryPolicy
 from .rotation_queue import StorageJobQueue
@@ -35,6 +37,7 @@ class Service:
     intake: Intake
     worker: RotationWorker
     sweep: Sweep
+    on_demand: OnDemand
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -64,27 +67,62 @@ def _outcome_sink(
     return sink
 
 
-def build_service(settings: Settings, registry: RotatorRegistry | None = None) -> Service:
-    from azure.identity.aio import ManagedIdentityCredential
+@dataclass
+class Parts:
+    """Everything the triggers are built from; the CLI uses the same parts (one way to build each)."""
 
-    # Managed identity only: no connection secrets, no developer credentials in the chain.
-    credential = ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
+    settings: Settings
+    stores: SecretStores
+    scopes: Scopes
+    registry: RotatorRegistry
+    lock: BlobLeaseLock
+    queue: StorageJobQueue
+    reporter: OutcomeReporter
+    engine: RotationEngine
+    history: Callable[[str], VersionHistory]  # a vault's version listings (operators; reads no value)
+    closers: list[Callable[[], Awaitable[None]]]
+
+
+def build_parts(
+    settings: Settings,
+    registry: RotatorRegistry | None = None,
+    *,
+    credential: AsyncTokenCredential | None = None,
+    observe: Callable[[SecretStores], SecretStores] | None = None,
+) -> Parts:
+    """`credential` defaults to the managed identity; `observe` may wrap the stores (the CLI's progress)."""
+    if credential is None:
+        from azure.identity.aio import ManagedIdentityCredential
+
+        # Managed identity only: no connection secrets, no developer credentials in the chain.
+        credential = ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
     retry = RetryPolicy(budget_seconds=settings.retry_budget_seconds)
     scopes = Scopes(settings.allowed_vaults, settings.allowed_scopes)
-    stores = KeyVaultStores(settings, credential, retry)
+    kv_stores = KeyVaultStores(settings, credential, retry)
+    stores: SecretStores = observe(kv_stores) if observe else kv_stores
     queue = StorageJobQueue(queue_client(settings.storage, credential, settings.queue_name), retry)
     lock = BlobLeaseLock(container_client(settings.storage, credential, settings.lock_container), retry)
-    closers: list[Callable[[], Awaitable[None]]] = [stores.close, queue.close, lock.close]
+    closers: list[Callable[[], Awaitable[None]]] = [kv_stores.close, queue.close, lock.close]
     reporter = OutcomeReporter(_outcome_sink(settings, credential, retry, closers))
     closers.append(credential.close)
     # Rotators get the same identity for management APIs; their endpoints default to Azure's public cloud.
     context = ProviderContext(credential=credential, ca_bundle=settings.keyvault_ca_bundle)
-    engine = RotationEngine(stores, registry or RotatorRegistry(context=context), scopes, lock)
+    registry = registry or RotatorRegistry(context=context)
+    engine = RotationEngine(stores, registry, scopes, lock)
+    return Parts(settings, stores, scopes, registry, lock, queue, reporter, engine, kv_stores.for_vault, closers)
+
+
+def build_service(settings: Settings, registry: RotatorRegistry | None = None) -> Service:
+    parts = build_parts(settings, registry)
     return Service(
-        intake=Intake(stores, scopes, queue, reporter),
-        worker=RotationWorker(engine, reporter),
+        intake=Intake(parts.stores, parts.scopes, parts.queue, parts.reporter),
+        worker=RotationWorker(parts.engine, parts.reporter),
         sweep=Sweep(
-            stores, settings.allowed_vaults, queue, stuck_after=timedelta(minutes=settings.stuck_after_minutes)
+            parts.stores,
+            settings.allowed_vaults,
+            parts.queue,
+            stuck_after=timedelta(minutes=settings.stuck_after_minutes),
         ),
-        closers=closers,
+        on_demand=OnDemand(parts.stores, parts.scopes, parts.queue, parts.reporter),
+        closers=parts.closers,
     )

@@ -45,6 +45,12 @@ class SecretEvent:
     vault_url: str
     secret_name: str
     version: str
+    # Raised by an operator (`on_demand`, the CLI), not by Key Vault: rotate even when not yet due.
+    on_demand: bool = False
+
+
+# Marker in the data of jobs an operator raised; Key Vault's own events never carry it.
+ON_DEMAND_FIELD = "RotationOnDemand"
 
 
 def decode_payload(body: bytes | str) -> Mapping[str, Any]:
@@ -126,17 +132,26 @@ def _parse_secret_payload(event_id: str, event_type: SecretEventType, schema: Ev
         vault_url=identifier.vault_url.rstrip("/").lower(),
         secret_name=name,
         version=version,
+        on_demand=data.get(ON_DEMAND_FIELD.lower()) is True,
     )
 
 
 def secret_event_payload(
-    vault_url: str, name: str, version: str, event_type: SecretEventType, *, event_id: str, expires_on: int | None
+    vault_url: str,
+    name: str,
+    version: str,
+    event_type: SecretEventType,
+    *,
+    event_id: str,
+    expires_on: int | None,
+    on_demand: bool = False,
 ) -> dict[str, Any]:
-    """A Key Vault event in the Event Grid schema, for jobs the service raises itself (the sweep)."""
+    """A Key Vault event in the Event Grid schema, for jobs the service raises itself (the sweep, and
+    operators' on-demand rotations, which carry the on-demand marker)."""
     host = urlsplit(vault_url).hostname or ""
     return {
         "id": event_id,
-        "topic": f"/sweep/{host}",
+        "topic": f"/{'on-demand' if on_demand else 'sweep'}/{host}",
         "subject": name,
         "eventType": event_type.value,
         "eventTime": datetime.now(UTC).isoformat(),
@@ -148,6 +163,7 @@ def secret_event_payload(
             "Version": version,
             "NBF": None,
             "EXP": expires_on,
+            **({ON_DEMAND_FIELD: True} if on_demand else {}),
         },
         "dataVersion": "1",
         "metadataVersion": "1",

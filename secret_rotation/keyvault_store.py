@@ -8,11 +8,11 @@ secret's name but never a value.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from .errors import AccessDeniedError, ConfigurationError, ConflictError, RotationError, TransientError
-from .ports import SecretSummary, StoredSecret
+from .ports import SecretSummary, StoredSecret, VersionSummary
 from .retries import RetryPolicy, is_transient
 from .secret_value import SecretValue
 from .settings import Settings
@@ -145,6 +145,30 @@ class KeyVaultSecretStore:
                 return None
             raise translate(exc, "list versions", name) from None
         return newest[1] if newest else None
+
+    async def versions(self, name: str) -> list[VersionSummary]:
+        """`VersionHistory`: every version's properties, oldest first (for operators; no value read)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        found: list[VersionSummary] = []
+        try:
+            async for props in self._client.list_properties_of_secret_versions(name):
+                found.append(
+                    VersionSummary(
+                        name=name,
+                        version=props.version or "",
+                        tags=dict(props.tags or {}),
+                        enabled=bool(props.enabled),
+                        created_on=props.created_on,
+                        expires_on=props.expires_on,
+                    )
+                )
+        except ResourceNotFoundError:
+            return []
+        except Exception as exc:
+            raise translate(exc, "list versions", name) from None
+        # Listing order is by version id, not time (Key Vault); `created` has one-second resolution.
+        return sorted(found, key=lambda v: v.created_on or datetime.min.replace(tzinfo=UTC))
 
 
 class KeyVaultStores:

@@ -43,6 +43,25 @@ class SecretSummary:
     updated_on: datetime | None
 
 
+@dataclass(frozen=True)
+class VersionSummary:
+    """One version of a secret as a version listing shows it: properties only, never the value."""
+
+    name: str
+    version: str
+    tags: Mapping[str, str]
+    enabled: bool
+    created_on: datetime | None
+    expires_on: datetime | None
+
+
+class VersionHistory(Protocol):
+    """Every version of one secret, for operators (`operations.status`); reads no value."""
+
+    async def versions(self, name: str) -> list[VersionSummary]:
+        """Oldest first; [] when the secret does not exist."""
+
+
 class SecretStore(Protocol):
     """One vault's secrets."""
 
