@@ -18,7 +18,7 @@ from .intake import Intake
 from .keyvault_store import KeyVaultStores
 from .on_demand import OnDemand
 from .outcomes import OutcomeReporter
-from .ports import OutcomeSink, SecretStores, VersionHistory
+from .ports import OutcomeSink, SecretStores
 from .registry import RotatorRegistry
 from .retries import RetryPolicy
 from .rotation_queue import StorageJobQueue
@@ -79,7 +79,6 @@ class Parts:
     queue: StorageJobQueue
     reporter: OutcomeReporter
     engine: RotationEngine
-    history: Callable[[str], VersionHistory]  # a vault's version listings (operators; reads no value)
     closers: list[Callable[[], Awaitable[None]]]
 
 
@@ -109,7 +108,7 @@ def build_parts(
     context = ProviderContext(credential=credential, ca_bundle=settings.keyvault_ca_bundle)
     registry = registry or RotatorRegistry(context=context)
     engine = RotationEngine(stores, registry, scopes, lock)
-    return Parts(settings, stores, scopes, registry, lock, queue, reporter, engine, kv_stores.for_vault, closers)
+    return Parts(settings, stores, scopes, registry, lock, queue, reporter, engine, closers)
 
 
 def build_service(settings: Settings, registry: RotatorRegistry | None = None) -> Service:

@@ -1,14 +1,21 @@
-"""The rotation protocol: one state machine for every rotator (docs/protocol.md draws it).
+"""The rotation protocol: one state machine for every rotator (docs/protocol.md draws it and counts
+its Key Vault requests).
 
-    start -> CREATED -> APPLIED -> VERIFIED -> (promote) -> COMPLETED
+    start -> (preflight) -> CREATED -> APPLIED -> VERIFIED -> (promote) -> COMPLETED
 
-- create:  the new credential is written to the pending record in Key Vault *before* the provider
-           changes, so no credential the provider accepts ever exists only in memory;
-- apply:   skipped when the provider already accepts the pending credential (a crash after the change);
-- verify:  the pending value is read back from Key Vault with our identity and used for a real login;
-- promote: a new version of the secret with that value, carried-over tags, the rotator's tag changes,
-           `RotationId` and `expires = now + ValidityPeriodDays`; recognised on resume by `RotationId`;
-- finish:  the newest version is read back and logs in; then the pending record is closed.
+- load:      the secret's current version (a versionless get: Key Vault's own definition of current) and
+             the pending record's state (its version listing: tags and `enabled`, no values);
+- preflight: everything promotion and completion need, checked before anything is written (`preflight`);
+- create:    the new credential is written to the pending record in Key Vault *before* the provider
+             changes, so no credential the provider accepts ever exists only in memory (CREATE 1 of 2);
+- apply:     the rotator changes the provider; on resume it is skipped when the provider already accepts
+             the pending credential (a crash after the change);
+- verify:    the pending value is read back from Key Vault with our identity and used for a real login;
+- promote:   a new version of the secret with that value, carried-over tags, the rotator's tag changes,
+             `RotationId` and `expires = now + ValidityPeriodDays` (CREATE 2 of 2); recognised on resume by
+             `RotationId`;
+- finish:    the current version is read back and logs in; then the pending record is closed with one
+             properties update (completed + disabled together).
 
 The whole run holds the secret's lock (a blob lease), so two instances never rotate one secret at once.
 
@@ -22,10 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from . import preflight
 from .errors import ConfigurationError, ConflictError, LockedError, RotationError, VerificationError
 from .events import SecretEvent
 from .outcomes import Outcome, Status
-from .pending import PendingRecord, PendingRecords, Step, pending_name
+from .pending import PendingRecord, PendingRecords, PendingState, Step, pending_name
 from .ports import RotationLock, SecretStore, SecretStores, StoredSecret
 from .registry import RotatorRegistry
 from .rotator import ApplyRequest, Credential, Rotator
@@ -94,11 +102,15 @@ class RotationEngine:
         current = await run.store.get(name)
         if current is None:
             raise ConfigurationError(f"secret {name} does not exist in {run.event.vault_url}")
-        record = await run.pending.load(name)
-        run.redactor.remember(current.value, record.value if record else None)
+        state = await run.pending.load(name)
+        run.redactor.remember(current.value)
+        for version in state.leftovers:  # a finished rotation's version left open: close it, idempotently
+            await run.pending.close(name, version)
+        record = state.record
 
         if record is None:
-            if run.event.version != current.version:
+            # A job without a version (the sweep's) means "whatever is current".
+            if run.event.version is not None and run.event.version != current.version:
                 return self._outcome(
                     run,
                     Status.SKIPPED,
@@ -110,7 +122,10 @@ class RotationEngine:
             if reason_not_due:
                 return self._outcome(run, Status.SKIPPED, from_version=current.version, reason=reason_not_due)
             config, rotator = self._configure(name, current)
-            record = await self._create(run, current, config, rotator)
+            run.step = "preflight"
+            preflight.check(name, current.tags, config, rotator, content_type=current.content_type)
+            await preflight.check_write_access(run.store, name, current.version)
+            record = await self._create(run, current, config, rotator, state)
         elif record.base_version != current.version:
             if current.tags.get(Tag.ROTATION_ID) != record.rotation_id:
                 raise ConflictError(
@@ -120,7 +135,7 @@ class RotationEngine:
             # Promoted before a crash: only the finish remains.
             run.from_version = record.base_version
             config, rotator = self._configure(name, current)
-            return await self._finish(run, record, config, rotator)
+            return await self._finish(run, record, config, rotator, current)
         else:
             config, rotator = self._configure(name, current)
         run.from_version = current.version
@@ -134,14 +149,15 @@ class RotationEngine:
         return None
 
     def _configure(self, name: str, current: StoredSecret) -> tuple[RotationConfig, Rotator]:
-        config = RotationConfig.from_tags(name, current.tags)
-        rotator = self._registry.get(config.rotator_type)
-        rotator.validate(config)
-        self._scopes.check_provider(name, rotator.scope(config))
-        return config, rotator
+        return preflight.configure(name, current.tags, self._registry, self._scopes)
 
     async def _create(
-        self, run: _Rotation, current: StoredSecret, config: RotationConfig, rotator: Rotator
+        self,
+        run: _Rotation,
+        current: StoredSecret,
+        config: RotationConfig,
+        rotator: Rotator,
+        state: PendingState,
     ) -> PendingRecord:
         run.step = "create"
         target_id = rotator.target_credential_id(config)
@@ -155,6 +171,9 @@ class RotationEngine:
             credential=credential,
             value=value,
             content_type=current.content_type,
+            # The pending copy expires with the version it will become (policies may require an expiry).
+            expires_on=self._clock() + timedelta(days=config.validity_days),
+            state=state,
         )
 
     async def _advance(
@@ -169,21 +188,20 @@ class RotationEngine:
             run.step = "apply"
             await self._apply(run, current, record, config, rotator)
             record = await run.pending.advance(record, Step.APPLIED)
+        # Key Vault's copy of the pending value: verified, then promoted (one read per run).
+        stored_value = await run.pending.value(record)
+        run.redactor.remember(stored_value)
         if record.step is Step.APPLIED:
             run.step = "verify"
-            stored_value = await run.pending.read_back(record)
             await self._verify_login(rotator, config, rotator.parse(record.credential_id, stored_value))
             record = await run.pending.advance(record, Step.VERIFIED)
         run.step = "promote"
         await run.store.set(
             run.event.secret_name,
-            await run.pending.read_back(record),
-            tags={
-                **current.tags,
-                **rotator.next_tags(config),
-                Tag.ROTATION_ID: record.rotation_id,
-                Tag.ROTATED_FROM_VERSION: current.version,
-            },
+            stored_value,
+            tags=preflight.promoted_tags(
+                current.tags, rotator, config, rotation_id=record.rotation_id, from_version=current.version
+            ),
             expires_on=self._clock() + timedelta(days=config.validity_days),
             content_type=current.content_type,
         )
@@ -197,8 +215,9 @@ class RotationEngine:
         config: RotationConfig,
         rotator: Rotator,
     ) -> None:
-        new = rotator.parse(record.credential_id, record.value)
-        if await rotator.accepts(config, new):
+        new = rotator.parse(record.credential_id, await run.pending.value(record))
+        # A record written by this very run cannot have been applied yet: no login to find out.
+        if not record.created_here and await rotator.accepts(config, new):
             return  # applied before a crash; changing it again would gain nothing
         admin = await self._admin_credential(run, config)
         await rotator.apply(
@@ -228,15 +247,25 @@ class RotationEngine:
         if not await rotator.accepts(config, credential):
             raise VerificationError(f"provider does not accept the new credential for {credential.credential_id} yet")
 
-    async def _finish(self, run: _Rotation, record: PendingRecord, config: RotationConfig, rotator: Rotator) -> Outcome:
+    async def _finish(
+        self,
+        run: _Rotation,
+        record: PendingRecord,
+        config: RotationConfig,
+        rotator: Rotator,
+        newest: StoredSecret | None = None,
+    ) -> Outcome:
         run.step = "finish"
         name = run.event.secret_name
-        newest = await run.store.get(name)
+        # What readers get now (a versionless read, unless this run just made one): our promoted
+        # version, and it must log in.
+        if newest is None:
+            newest = await run.store.get(name)
         if newest is None or newest.tags.get(Tag.ROTATION_ID) != record.rotation_id:
             raise ConflictError(f"secret {name} changed while rotation {record.rotation_id} was finishing")
         await self._verify_login(rotator, config, rotator.parse(record.credential_id, newest.value))
-        warning = await run.pending.complete(record)
-        return self._outcome(run, Status.ROTATED, to_version=newest.version, reason=warning)
+        await run.pending.complete(record)
+        return self._outcome(run, Status.ROTATED, to_version=newest.version)
 
     def _outcome(
         self,

@@ -34,6 +34,10 @@ class ScopeError(ConfigurationError):
     """A vault or provider address lies outside what this deployment may touch."""
 
 
+class SecretDisabledError(ConfigurationError):
+    """Key Vault refused a get with 403 `SecretDisabled`: the secret's newest version is disabled."""
+
+
 class AccessDeniedError(RotationError):
     """Key Vault or a provider refused our identity (403): permissions must change first."""
 
@@ -43,7 +47,9 @@ class ProviderRefusedError(RotationError):
 
 
 class ConflictError(RotationError):
-    """The secret changed outside the rotation while one was pending; an operator must decide."""
+    """The secret changed outside the rotation while one was pending; an operator must decide.
+
+    (Key Vault's own 409 answers are not this: `keyvault_store.translate` classifies them by error code.)"""
 
 
 class TransientError(RotationError):

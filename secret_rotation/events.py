@@ -3,11 +3,18 @@
 Two stages: the envelope (Event Grid schema or CloudEvents 1.0, parsed by the azure-eventgrid and
 azure-core models) and then the Key Vault payload (`Id`, `VaultName`, `ObjectType`, `ObjectName`,
 `Version`). The vault URL, secret name and version come from the payload's `Id`, parsed by the Key Vault
-SDK's own identifier class, and must agree with the other fields.
+SDK's own identifier class, and every other field that names the vault or the secret must agree with
+it (`VaultName`, the envelope's `topic`/`source` and `subject`): an event that disagrees is refused.
+
+Events about pending records (`<name>--rotation-pending`, which carry an expiry) are acknowledged and
+ignored: they are the service's own bookkeeping, never a secret to rotate. Jobs the sweep raises carry
+no version ("whatever is current", resolved by the worker under the lock).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import InvalidEventError
+from .pending import PENDING_SUFFIX
 
 
 class EventSchema(Enum):
@@ -35,6 +43,7 @@ class IgnoredEvent:
 
     event_id: str
     event_type: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,21 +53,26 @@ class SecretEvent:
     schema: EventSchema
     vault_url: str
     secret_name: str
-    version: str
+    version: str | None  # None: a sweep job, for whatever version is current when the worker runs
     # Raised by an operator (`on_demand`, the CLI), not by Key Vault: rotate even when not yet due.
     on_demand: bool = False
 
 
-# Marker in the data of jobs an operator raised; Key Vault's own events never carry it.
+SWEEP_TOPIC_PREFIX = "/sweep/"
+# Marker in the data of jobs an operator raised (service-raised jobs only; see `_parse_secret_payload`).
 ON_DEMAND_FIELD = "RotationOnDemand"
 
 
 def decode_payload(body: bytes | str) -> Mapping[str, Any]:
-    """JSON text of one event (a queue message or a webhook body holding a single event)."""
+    """One event from a queue message or a webhook body: raw JSON, or base64-encoded JSON (whether Event
+    Grid writes one or the other into a queue is not settled by its documentation: both are accepted)."""
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidEventError(f"event is not valid JSON: {exc.__class__.__name__}") from None
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        if not text.lstrip().startswith(("{", "[")):
+            text = base64.b64decode(text.strip(), validate=True).decode("utf-8")
+        payload = json.loads(text)
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise InvalidEventError(f"event is neither JSON nor base64-encoded JSON: {exc.__class__.__name__}") from None
     if isinstance(payload, list) and len(payload) == 1:
         payload = payload[0]
     if not isinstance(payload, dict):
@@ -70,7 +84,17 @@ def parse_event(payload: Mapping[str, Any]) -> SecretEvent | IgnoredEvent:
     event_id, event_type, schema, data = _parse_envelope(payload)
     if event_type not in {t.value for t in SecretEventType}:
         return IgnoredEvent(event_id=event_id, event_type=event_type)
-    return _parse_secret_payload(event_id, SecretEventType(event_type), schema, data)
+    topic = payload.get("source" if schema is EventSchema.CLOUD_EVENTS else "topic")
+    event = _parse_secret_payload(
+        event_id, SecretEventType(event_type), schema, data, topic=topic, subject=payload.get("subject")
+    )
+    if event.secret_name.endswith(PENDING_SUFFIX):
+        return IgnoredEvent(
+            event_id=event_id,
+            event_type=event_type,
+            reason=f"{event.secret_name} is a pending record (its expiry is bookkeeping), not a secret to rotate",
+        )
+    return event
 
 
 def _parse_envelope(payload: Mapping[str, Any]) -> tuple[str, str, EventSchema, Any]:
@@ -104,7 +128,9 @@ def _required(value: Any, name: str) -> str:
     return value
 
 
-def _parse_secret_payload(event_id: str, event_type: SecretEventType, schema: EventSchema, data: Any) -> SecretEvent:
+def _parse_secret_payload(
+    event_id: str, event_type: SecretEventType, schema: EventSchema, data: Any, *, topic: Any, subject: Any
+) -> SecretEvent:
     from azure.keyvault.secrets import KeyVaultSecretIdentifier
 
     if not isinstance(data, dict):
@@ -120,11 +146,17 @@ def _parse_secret_payload(event_id: str, event_type: SecretEventType, schema: Ev
     except ValueError as exc:
         raise InvalidEventError(f"event {event_id}: data.Id is not a secret identifier: {exc}") from None
     name = _required(data.get("objectname"), "data.ObjectName")
-    version = _required(data.get("version"), "data.Version")
-    if identifier.name != name or identifier.version != version:
-        raise InvalidEventError(f"event {event_id}: data.Id disagrees with ObjectName/Version")
     if not identifier.vault_url.startswith("https://"):
         raise InvalidEventError(f"event {event_id}: vault URL must use https")
+    sweep_job = isinstance(topic, str) and topic.startswith(SWEEP_TOPIC_PREFIX)
+    version: str | None
+    if sweep_job and data.get("version") is None and identifier.version is None:
+        version = None
+    else:
+        version = _required(data.get("version"), "data.Version")
+    if identifier.name != name or identifier.version != version:
+        raise InvalidEventError(f"event {event_id}: data.Id disagrees with ObjectName/Version")
+    _check_consistency(event_id, identifier.vault_url, name, data.get("vaultname"), topic, subject, sweep_job)
     return SecretEvent(
         event_id=event_id,
         event_type=event_type,
@@ -132,31 +164,64 @@ def _parse_secret_payload(event_id: str, event_type: SecretEventType, schema: Ev
         vault_url=identifier.vault_url.rstrip("/").lower(),
         secret_name=name,
         version=version,
-        on_demand=data.get(ON_DEMAND_FIELD.lower()) is True,
+        # Only the service's own jobs (sweep topic) may carry the marker; a Key Vault event never does.
+        on_demand=sweep_job and data.get(ON_DEMAND_FIELD.lower()) is True,
     )
+
+
+def _check_consistency(
+    event_id: str, vault_url: str, name: str, vault_name: Any, topic: Any, subject: Any, sweep_job: bool
+) -> None:
+    """Every field naming the vault or the secret must name the ones in data.Id (one clear refusal)."""
+    from azure.mgmt.core.tools import is_valid_resource_id, parse_resource_id
+
+    host = (urlsplit(vault_url).hostname or "").lower()
+    vault_name = _required(vault_name, "data.VaultName").lower()
+    problems = []
+    # Key Vault's DNS names are <vault>.<vault domain>; the local stack's IP or localhost names no vault.
+    if "." in host and not host.replace(".", "").isdigit() and host.split(".")[0] != vault_name:
+        problems.append(f"VaultName {vault_name!r} is not the vault of data.Id ({host})")
+    if sweep_job:
+        if topic != f"{SWEEP_TOPIC_PREFIX}{host}":
+            problems.append(f"sweep topic {topic!r} is not for {host}")
+    elif not isinstance(topic, str) or not is_valid_resource_id(topic):
+        problems.append(f"topic/source {topic!r} is not a Key Vault resource id")
+    else:
+        parts = parse_resource_id(topic)
+        if (parts.get("namespace") or "").lower() != "microsoft.keyvault" or (parts.get("type") or "").lower() != (
+            "vaults"
+        ):
+            problems.append(f"topic/source {topic!r} is not a Key Vault resource id")
+        elif (parts.get("name") or "").lower() != vault_name:
+            problems.append(f"topic/source names vault {parts.get('name')!r}, VaultName is {vault_name!r}")
+    if subject != name:
+        problems.append(f"subject {subject!r} is not the secret of data.Id ({name!r})")
+    if problems:
+        raise InvalidEventError(f"event {event_id}: fields disagree with data.Id: " + "; ".join(problems))
 
 
 def secret_event_payload(
     vault_url: str,
     name: str,
-    version: str,
     event_type: SecretEventType,
     *,
     event_id: str,
     expires_on: int | None,
+    version: str | None = None,
     on_demand: bool = False,
 ) -> dict[str, Any]:
-    """A Key Vault event in the Event Grid schema, for jobs the service raises itself (the sweep, and
-    operators' on-demand rotations, which carry the on-demand marker)."""
-    host = urlsplit(vault_url).hostname or ""
+    """A job the service raises itself, as a Key Vault event in the Event Grid schema: a sweep job has no
+    version (whatever is current); an operator's on-demand job names the version it saw and carries the
+    on-demand marker, so a duplicate request after the rotation is skipped as superseded."""
+    host = (urlsplit(vault_url).hostname or "").lower()
     return {
         "id": event_id,
-        "topic": f"/{'on-demand' if on_demand else 'sweep'}/{host}",
+        "topic": f"{SWEEP_TOPIC_PREFIX}{host}",
         "subject": name,
         "eventType": event_type.value,
         "eventTime": datetime.now(UTC).isoformat(),
         "data": {
-            "Id": f"{vault_url.rstrip('/')}/secrets/{name}/{version}",
+            "Id": f"{vault_url.rstrip('/')}/secrets/{name}" + (f"/{version}" if version else ""),
             "VaultName": host.split(".")[0],
             "ObjectType": "Secret",
             "ObjectName": name,

@@ -50,7 +50,7 @@ class Intake:
             return await self._reporter.report(ignored(event))
         self._scopes.check_vault(event.vault_url)
         current = await self._stores.for_vault(event.vault_url).get(event.secret_name)
-        stale = current is None or current.version != event.version
+        stale = current is None or (event.version is not None and current.version != event.version)
         if not stale:
             await self._queue.enqueue(json.dumps(payload))
         return await self._reporter.report(

@@ -8,11 +8,11 @@ secret's name but never a value.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from .errors import AccessDeniedError, ConfigurationError, ConflictError, RotationError, TransientError
-from .ports import SecretSummary, StoredSecret, VersionSummary
+from .errors import AccessDeniedError, ConfigurationError, RotationError, SecretDisabledError, TransientError
+from .ports import SecretSummary, StoredSecret, VersionProperties
 from .retries import RetryPolicy, is_transient
 from .secret_value import SecretValue
 from .settings import Settings
@@ -26,6 +26,7 @@ T = TypeVar("T")
 
 
 def translate(exc: Exception, operation: str, name: str) -> RotationError:
+    """Key Vault's answer as the service's error class, decided by status and Key Vault's error codes."""
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
     where = f"Key Vault {operation} of secret {name}"
@@ -34,21 +35,48 @@ def translate(exc: Exception, operation: str, name: str) -> RotationError:
     if isinstance(exc, ClientAuthenticationError) and not isinstance(exc, HttpResponseError):
         return TransientError(f"{where}: could not get a token for the managed identity ({_describe(exc)})")
     status = getattr(exc, "status_code", None)
+    codes = _codes(exc)
+    if status == 403 and SECRET_DISABLED in codes:
+        # A get of a disabled version (the versionless get when the newest version is disabled).
+        return SecretDisabledError(
+            f"{where}: the secret's newest version is disabled ({_describe(exc)}); see the runbook"
+        )
     if status in (401, 403):
         return AccessDeniedError(f"{where}: access denied ({_describe(exc)})")
+    if status == 409 and DELETED_BUT_RECOVERABLE in codes:
+        return ConfigurationError(
+            f"{where}: the name is deleted but recoverable (soft delete); recover or purge it first ({_describe(exc)})"
+        )
     if status == 409:
-        return ConflictError(f"{where}: conflict ({_describe(exc)})")
+        # Microsoft's guidance for Conflict: sequence the operations or retry; the queue retries later.
+        return TransientError(f"{where}: conflict, will retry ({_describe(exc)})")
+    if status == 413:
+        return ConfigurationError(f"{where}: request too large ({_describe(exc)})")
     if isinstance(exc, HttpResponseError):
         return ConfigurationError(f"{where}: rejected ({_describe(exc)})")
     return TransientError(f"{where}: {_describe(exc)}")
 
 
+SECRET_DISABLED = "SecretDisabled"
+DELETED_BUT_RECOVERABLE = "ObjectIsDeletedButRecoverable"
+
+
+def _codes(exc: Exception) -> set[str]:
+    """Key Vault's error code and inner error code (`{"error": {"code", "innererror": {"code"}}}`)."""
+    error = getattr(exc, "error", None)
+    codes = {getattr(error, "code", None)}
+    inner = getattr(error, "innererror", None)
+    if isinstance(inner, dict):
+        codes.add(inner.get("code"))
+    return {code for code in codes if isinstance(code, str)}
+
+
 def _describe(exc: Exception) -> str:
     status = getattr(exc, "status_code", None)
+    codes = sorted(_codes(exc))
     error = getattr(exc, "error", None)
-    code = getattr(error, "code", None)
     message = getattr(error, "message", None) or exc.__class__.__name__
-    return " ".join(str(part) for part in (status, code, message) if part)
+    return " ".join(str(part) for part in (status, "/".join(codes), message) if part)
 
 
 def _stored(secret: KeyVaultSecret) -> StoredSecret:
@@ -111,6 +139,7 @@ class KeyVaultSecretStore:
     async def update(
         self, name: str, version: str, *, tags: Mapping[str, str] | None = None, enabled: bool | None = None
     ) -> None:
+        # One PATCH: tags and enabled change together or not at all (closing a pending record relies on it).
         await self._call(
             "update",
             name,
@@ -132,43 +161,28 @@ class KeyVaultSecretStore:
         except Exception as exc:
             raise translate(exc, "list", "*") from None
 
-    async def newest_version(self, name: str) -> str | None:
-        newest: tuple[datetime, str] | None = None
-        try:
-            async for props in self._client.list_properties_of_secret_versions(name):
-                if props.created_on and props.version and (newest is None or props.created_on >= newest[0]):
-                    newest = (props.created_on, props.version)
-        except Exception as exc:
-            from azure.core.exceptions import ResourceNotFoundError
-
-            if isinstance(exc, ResourceNotFoundError):
-                return None
-            raise translate(exc, "list versions", name) from None
-        return newest[1] if newest else None
-
-    async def versions(self, name: str) -> list[VersionSummary]:
-        """`VersionHistory`: every version's properties, oldest first (for operators; no value read)."""
+    async def list_versions(self, name: str) -> list[VersionProperties]:
+        # Key Vault answers 200 with an empty list for a missing secret; the 404 branch covers older doubles.
         from azure.core.exceptions import ResourceNotFoundError
 
-        found: list[VersionSummary] = []
-        try:
-            async for props in self._client.list_properties_of_secret_versions(name):
-                found.append(
-                    VersionSummary(
-                        name=name,
-                        version=props.version or "",
-                        tags=dict(props.tags or {}),
-                        enabled=bool(props.enabled),
-                        created_on=props.created_on,
-                        expires_on=props.expires_on,
-                    )
+        async def listing() -> list[VersionProperties]:
+            return [
+                VersionProperties(
+                    version=props.version or "",
+                    tags=dict(props.tags or {}),
+                    enabled=bool(props.enabled),
+                    created_on=props.created_on,
+                    expires_on=props.expires_on,
                 )
+                async for props in self._client.list_properties_of_secret_versions(name)
+            ]
+
+        try:
+            return await self._retry.call(listing)
         except ResourceNotFoundError:
             return []
         except Exception as exc:
             raise translate(exc, "list versions", name) from None
-        # Listing order is by version id, not time (Key Vault); `created` has one-second resolution.
-        return sorted(found, key=lambda v: v.created_on or datetime.min.replace(tzinfo=UTC))
 
 
 class KeyVaultStores:

@@ -3,8 +3,8 @@ Event Grid path enqueues, marked on-demand so the engine rotates even when the s
 
 Callers: the HTTP function `rotate_now` in `function_app.py` (function-key auth) and the CLI. The request
 is `{"vault": "https://<name>.vault.azure.net", "secret": "<name>"}`; the answer is an HTTP status and a
-small JSON body that names the vault, the secret, the version and the correlation id, never a value (no
-value is read here at all: the current version comes from properties only).
+small JSON body that names the vault, the secret and the correlation id, never a value (no value is read
+here at all: whether the secret exists comes from its version listing).
 """
 
 from __future__ import annotations
@@ -118,13 +118,13 @@ class OnDemand:
         where = {"vault": request.vault_url, "secret": request.secret_name}
         try:
             self._scopes.check_vault(request.vault_url)
-            version = await self._stores.for_vault(request.vault_url).newest_version(request.secret_name)
-            if version is None:
+            # Properties only: no value is read on this path. The job names no version ("whatever is
+            # current when the worker runs"), so a rotation between request and run is not undone.
+            if not await self._stores.for_vault(request.vault_url).list_versions(request.secret_name):
                 return await self._refuse(correlation_id, 404, "secret not found in this vault", where)
             payload = secret_event_payload(
                 request.vault_url,
                 request.secret_name,
-                version,
                 SecretEventType.NEAR_EXPIRY,
                 event_id=correlation_id,
                 expires_on=None,
@@ -143,11 +143,10 @@ class OnDemand:
                 correlation_id,
                 vault_url=request.vault_url,
                 secret_name=request.secret_name,
-                from_version=version,
                 reason="on-demand rotation requested",
             )
         )
-        return Answer(202, {"correlationId": correlation_id, **where, "version": version, "status": "enqueued"})
+        return Answer(202, {"correlationId": correlation_id, **where, "status": "enqueued"})
 
     async def _refuse(
         self, correlation_id: str, status: int, reason: str, where: dict[str, str] | None = None

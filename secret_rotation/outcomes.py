@@ -60,7 +60,8 @@ class Outcome:
 
 
 def ignored(event: IgnoredEvent) -> Outcome:
-    return Outcome(Status.IGNORED, event.event_id, reason=f"event type {event.event_type} is not acted on")
+    reason = event.reason or f"event type {event.event_type} is not acted on"
+    return Outcome(Status.IGNORED, event.event_id, reason=reason)
 
 
 def log_outcome(outcome: Outcome) -> Outcome:

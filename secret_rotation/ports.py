@@ -33,6 +33,17 @@ class StoredSecret:
 
 
 @dataclass(frozen=True)
+class VersionProperties:
+    """One version as a version listing shows it: tags and flags, never the value (readable when disabled)."""
+
+    version: str
+    tags: Mapping[str, str]
+    enabled: bool
+    created_on: datetime | None = None
+    expires_on: datetime | None = None
+
+
+@dataclass(frozen=True)
 class SecretSummary:
     """A secret's current version as a listing shows it: properties only, never the value."""
 
@@ -43,25 +54,6 @@ class SecretSummary:
     updated_on: datetime | None
 
 
-@dataclass(frozen=True)
-class VersionSummary:
-    """One version of a secret as a version listing shows it: properties only, never the value."""
-
-    name: str
-    version: str
-    tags: Mapping[str, str]
-    enabled: bool
-    created_on: datetime | None
-    expires_on: datetime | None
-
-
-class VersionHistory(Protocol):
-    """Every version of one secret, for operators (`operations.status`); reads no value."""
-
-    async def versions(self, name: str) -> list[VersionSummary]:
-        """Oldest first; [] when the secret does not exist."""
-
-
 class SecretStore(Protocol):
     """One vault's secrets."""
 
@@ -69,7 +61,8 @@ class SecretStore(Protocol):
     def vault_url(self) -> str: ...
 
     async def get(self, name: str, version: str | None = None) -> StoredSecret | None:
-        """The given version, or the newest one; None when the secret or version does not exist."""
+        """The given version, or without one the current version as Key Vault defines it (a versionless
+        read); None when the secret or version does not exist."""
 
     async def set(
         self,
@@ -85,13 +78,14 @@ class SecretStore(Protocol):
     async def update(
         self, name: str, version: str, *, tags: Mapping[str, str] | None = None, enabled: bool | None = None
     ) -> None:
-        """Change a version's tags or enabled flag (no new version)."""
+        """Change a version's tags and/or enabled flag in one call (no new version); with neither, a no-op
+        update that only proves the identity may update the secret (preflight)."""
 
     def list_secrets(self) -> AsyncIterator[SecretSummary]:
         """Every secret's current properties, page by page."""
 
-    async def newest_version(self, name: str) -> str | None:
-        """The id of the newest version, from properties only; None when the secret does not exist."""
+    async def list_versions(self, name: str) -> list[VersionProperties]:
+        """Every version's properties (order unspecified: Key Vault sorts by id); empty when none exist."""
 
 
 class SecretStores(Protocol):

@@ -4,6 +4,11 @@ The SDK clients are built with their own retries off (`retry_total=0`) so that o
 retry throttling (429), server errors (5xx) and connection faults, honour `Retry-After`, and stop
 within a time budget that keeps a worker well inside the function timeout. After that the error goes
 up as a `TransientError` and the queue redelivers the message later.
+
+A 429 without `Retry-After` backs off as Microsoft's Key Vault throttling guidance says ("wait 1
+second, retry; if still throttled wait 2 seconds, ... 4, 8, 16 seconds", exponential back-off), with up
+to a second of jitter so throttled workers do not retry in step; other faults back off faster
+(0.5, 1, 2, ... s). The sleep is injectable, so tests never wait.
 """
 
 from __future__ import annotations
@@ -49,11 +54,16 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
     return None
 
 
+def _status(exc: BaseException | None) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
 class RetryPolicy:
     def __init__(
         self,
         *,
-        attempts: int = 5,
+        attempts: int = 6,
         budget_seconds: float = 60.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -61,10 +71,14 @@ class RetryPolicy:
         self._budget = budget_seconds
         self._sleep = sleep
         self._backoff = wait_exponential_jitter(multiplier=0.5, max=10.0)
+        self._throttle_backoff = wait_exponential_jitter(multiplier=1.0, exp_base=2, max=16.0 + 1.0, jitter=1.0)
 
     def _wait(self, state: RetryCallState) -> float:
-        hinted = retry_after_seconds(state.outcome.exception() if state.outcome else None)
-        return hinted if hinted is not None else self._backoff(state)
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = retry_after_seconds(exc)
+        if hinted is not None:
+            return hinted
+        return self._throttle_backoff(state) if _status(exc) == 429 else self._backoff(state)
 
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
         retrying = AsyncRetrying(

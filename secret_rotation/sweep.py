@@ -1,21 +1,26 @@
 """Reconciliation sweep (timer trigger): events are hints, the sweep is the guarantee.
 
 Event Grid drops events after 24 hours of failed delivery, and a worker can die with a rotation
-pending. The sweep lists every allowed vault's secrets, page by page and by properties only (no value
-is read), and enqueues a job for each secret that carries a `RotatorType` tag and is expired or inside
-the near-expiry window, and for each secret whose pending record has not moved for longer than
-`ROTATION_STUCK_AFTER_MINUTES`. The jobs are ordinary Key Vault events in the Event Grid schema, so
-they take the same idempotent path as delivered ones: a secret already rotated is simply skipped.
+pending. The sweep lists every allowed vault's secrets once (one `list_properties_of_secrets`, page by
+page, properties only: no value and no per-secret version listing), and enqueues a job for each secret
+that carries a `RotatorType` tag and is expired or inside the near-expiry window, and for each secret
+whose pending record is open and has not moved for longer than `ROTATION_STUCK_AFTER_MINUTES`. The jobs
+are Key Vault events in the Event Grid schema without a version: the worker resolves the current
+version under the secret's lock, so the job cannot name a version that is no longer current, and they
+take the same idempotent path as delivered ones. Enqueues run concurrently, at most
+`ENQUEUE_CONCURRENCY` at a time. A vault configured under several spellings of its URL is swept once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from .events import SecretEventType, secret_event_payload
 from .pending import PENDING_SUFFIX, Step
@@ -23,6 +28,21 @@ from .ports import JobQueue, SecretStores, SecretSummary
 from .tags import NEAR_EXPIRY_DAYS, Tag
 
 logger = logging.getLogger("secret_rotation")
+
+
+ENQUEUE_CONCURRENCY = 16
+
+
+def unique_vaults(vaults: tuple[str, ...]) -> list[str]:
+    """Each vault once: URLs that differ only in case, a trailing slash or an explicit :443 are one vault."""
+    seen: dict[str, str] = {}
+    for url in vaults:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+        port = parts.port if parts.port not in (None, 443) else None
+        key = f"{host}:{port}" if port else host
+        seen.setdefault(key, url.strip().rstrip("/"))
+    return list(seen.values())
 
 
 @dataclass(frozen=True)
@@ -56,33 +76,35 @@ class Sweep:
         self._clock = clock
 
     async def run(self) -> SweepReport:
-        listed, enqueued = 0, []
-        for vault in self._vaults:
+        listed, due = 0, []
+        for vault in unique_vaults(self._vaults):
             store = self._stores.for_vault(vault)
-            due: dict[str, DueSecret] = {}
+            found: dict[str, DueSecret] = {}
             async for summary in store.list_secrets():
                 listed += 1
-                found = self._classify(vault, summary)
-                if found is not None and (found.name not in due or found.reason != "stuck"):
-                    due[found.name] = found
-            for secret in due.values():
-                version = await store.newest_version(secret.name)
-                if version is None:
-                    continue
-                event_type = SecretEventType.EXPIRED if secret.reason == "expired" else SecretEventType.NEAR_EXPIRY
-                expires = int(secret.expires_on.timestamp()) if secret.expires_on else None
-                payload = secret_event_payload(
-                    vault, secret.name, version, event_type, event_id=f"sweep-{uuid.uuid4()}", expires_on=expires
-                )
+                secret = self._classify(vault, summary)
+                if secret is not None and (secret.name not in found or secret.reason != "stuck"):
+                    found[secret.name] = secret
+            due.extend(found.values())
+        limit = asyncio.Semaphore(ENQUEUE_CONCURRENCY)
+
+        async def enqueue(secret: DueSecret) -> None:
+            event_type = SecretEventType.EXPIRED if secret.reason == "expired" else SecretEventType.NEAR_EXPIRY
+            expires = int(secret.expires_on.timestamp()) if secret.expires_on else None
+            payload = secret_event_payload(
+                secret.vault_url, secret.name, event_type, event_id=f"sweep-{uuid.uuid4()}", expires_on=expires
+            )
+            async with limit:
                 await self._queue.enqueue(json.dumps(payload))
-                enqueued.append(secret)
-        report = SweepReport(listed=listed, enqueued=tuple(enqueued))
+
+        await asyncio.gather(*(enqueue(secret) for secret in due))
+        report = SweepReport(listed=listed, enqueued=tuple(due))
         logger.info(
             "SweepCompleted vaults=%d listed=%d enqueued=%d%s",
             len(self._vaults),
             listed,
-            len(enqueued),
-            "".join(f" {s.name}({s.reason})" for s in enqueued),
+            len(due),
+            "".join(f" {s.name}({s.reason})" for s in due),
         )
         return report
 
@@ -92,7 +114,9 @@ class Sweep:
             owner = summary.tags.get(Tag.PENDING_FOR)
             step = summary.tags.get(Tag.PENDING_STEP)
             updated = summary.updated_on
-            if owner and step != Step.COMPLETED.value and updated and updated < now - self._stuck_after:
+            # The listing shows the record's newest version: open unless completed or disabled.
+            is_open = summary.enabled and step != Step.COMPLETED.value
+            if owner and is_open and updated and updated < now - self._stuck_after:
                 return DueSecret(vault, owner, "stuck", None)
             return None
         if not (summary.enabled and summary.tags.get(Tag.ROTATOR_TYPE) and summary.expires_on):

@@ -143,7 +143,7 @@ def rotate(options: Options, vault: str, secret: str, enqueue: bool, as_json: bo
             if enqueue:
                 on_demand = OnDemand(parts.stores, parts.scopes, parts.queue, parts.reporter)
                 return await on_demand.enqueue(OnDemandRequest(vault, secret))
-            return await rotate_once(parts.engine, parts.stores, parts.reporter, vault, secret)
+            return await rotate_once(parts.engine, parts.reporter, vault, secret)
 
     result = _run(options, work())
     if isinstance(result, Answer):
@@ -165,7 +165,7 @@ def status(options: Options, vault: str, secret: str, as_json: bool) -> None:
     async def work() -> SecretStatus:
         async with open_parts() as parts:
             stuck_after = timedelta(minutes=parts.settings.stuck_after_minutes)
-            return await secret_status(parts.history(vault), vault, secret, stuck_after=stuck_after)
+            return await secret_status(parts.stores.for_vault(vault), secret, stuck_after=stuck_after)
 
     result = _run(options, work())
     render.as_json(result) if as_json else render.status(result)
@@ -184,7 +184,7 @@ def emergency_command(options: Options, vault: str, secret: str, yes: bool, as_j
 
     async def passes() -> int:
         async with open_parts() as parts:
-            return await rotations_needed(parts.history(vault), parts.registry, secret)
+            return await rotations_needed(parts.stores.for_vault(vault), parts.registry, secret)
 
     count = _run(options, passes())
     if not yes:
@@ -195,7 +195,12 @@ def emergency_command(options: Options, vault: str, secret: str, yes: bool, as_j
     async def work() -> list[Outcome]:
         async with open_parts(observe=_progress) as parts:
             return await emergency(
-                parts.engine, parts.stores, parts.history(vault), parts.registry, parts.reporter, vault, secret
+                engine=parts.engine,
+                stores=parts.stores,
+                registry=parts.registry,
+                reporter=parts.reporter,
+                vault_url=vault,
+                name=secret,
             )
 
     results = _run(options, work())

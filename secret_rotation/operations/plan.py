@@ -67,6 +67,34 @@ def _active_pending(summaries: list[SecretSummary]) -> dict[str, str]:
     return active
 
 
+def _configuration_problems(
+    summary: SecretSummary, registry: RotatorRegistry, scopes: Scopes, names: set[str]
+) -> tuple[list[str], str | None]:
+    """Every reason the engine would refuse the secret's tags, and the rotator's pattern when it has one."""
+    name, tags = summary.name, summary.tags
+    found = [f"missing tag {tag}" for tag in REQUIRED_TAGS if not tags.get(tag, "").strip()]
+    if found:
+        try:
+            pending_name(name)
+        except RotationError as exc:
+            found.append(str(exc))
+        return found, None
+    try:
+        config, rotator = configure(name, tags, registry, scopes)
+    except RotationError as exc:
+        return [str(exc)], None
+    found += problems(name, tags, config, rotator)
+    if rotator.pattern is Pattern.SINGLE and config.alternate_credential_id:
+        found.append(
+            f"conflicting tags: {Tag.ALTERNATE_CREDENTIAL_ID} is set but {rotator.name} is a "
+            "single-credential rotator, so it would be ignored"
+        )
+    admin = config.admin_secret_name
+    if admin and admin not in names:
+        found.append(f"{Tag.ADMIN_SECRET_NAME} {admin} does not exist in this vault")
+    return found, rotator.pattern.value
+
+
 def plan_entry(
     summary: SecretSummary,
     registry: RotatorRegistry,
@@ -76,31 +104,7 @@ def plan_entry(
     pending_step: str | None,
     now: datetime,
 ) -> PlanEntry:
-    name, tags = summary.name, summary.tags
-    found = [f"missing tag {tag}" for tag in REQUIRED_TAGS if not tags.get(tag, "").strip()]
-    rotator_name = tags.get(Tag.ROTATOR_TYPE, "").strip() or None
-    pattern: str | None = None
-    if not found:
-        try:
-            config, rotator = configure(name, tags, registry, scopes)
-        except RotationError as exc:
-            found.append(str(exc))
-        else:
-            pattern = rotator.pattern.value
-            found += problems(name, tags, config, rotator)
-            if rotator.pattern is Pattern.SINGLE and config.alternate_credential_id:
-                found.append(
-                    f"conflicting tags: {Tag.ALTERNATE_CREDENTIAL_ID} is set but {rotator.name} is a "
-                    "single-credential rotator, so it would be ignored"
-                )
-            admin = config.admin_secret_name
-            if admin and admin not in names:
-                found.append(f"{Tag.ADMIN_SECRET_NAME} {admin} does not exist in this vault")
-    else:
-        try:
-            pending_name(name)
-        except RotationError as exc:
-            found.append(str(exc))
+    found, pattern = _configuration_problems(summary, registry, scopes, names)
     if summary.expires_on is None:
         found.append("no expiry date: Key Vault raises no near-expiry event and the sweep never picks it up")
     if not summary.enabled:
@@ -114,7 +118,8 @@ def plan_entry(
         when = "due now"
     else:
         when = f"from {due_on:%Y-%m-%d %H:%M} UTC"
-    return PlanEntry(name, rotator_name, pattern, summary.expires_on, due_on, when, tuple(found))
+    rotator_name = summary.tags.get(Tag.ROTATOR_TYPE, "").strip() or None
+    return PlanEntry(summary.name, rotator_name, pattern, summary.expires_on, due_on, when, tuple(found))
 
 
 async def plan_vault(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 
-from secret_rotation.ports import SecretStore, SecretStores, SecretSummary, StoredSecret
+from secret_rotation.ports import SecretStore, SecretStores, SecretSummary, StoredSecret, VersionProperties
 from secret_rotation.secret_value import SecretValue
 from secret_rotation.tags import Tag
 
@@ -62,8 +62,8 @@ class ProgressStore:
     def list_secrets(self) -> AsyncIterator[SecretSummary]:
         return self._inner.list_secrets()
 
-    async def newest_version(self, name: str) -> str | None:
-        return await self._inner.newest_version(name)
+    async def list_versions(self, name: str) -> list[VersionProperties]:
+        return await self._inner.list_versions(name)
 
 
 class ProgressStores:

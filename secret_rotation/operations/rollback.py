@@ -90,7 +90,7 @@ class Rollback:
             current = await store.get(name)
             if current is None:
                 raise RollbackRefused(f"secret {name} does not exist in {vault_url}")
-            active = await PendingRecords(store).load(name)
+            active = (await PendingRecords(store).load(name)).record
             if active is not None:
                 raise RollbackRefused(
                     f"rotation {active.rotation_id} of {name} is pending at step {active.step.value}: "
@@ -109,8 +109,8 @@ class Rollback:
             previous = await store.get(name, previous_version)
             if previous is None:
                 raise RollbackRefused(f"previous version {previous_version} of {name} no longer exists")
-            previous_id = previous.tags.get(Tag.CREDENTIAL_ID)
-            if previous_id != config.alternate_credential_id:
+            previous_id = previous.tags.get(Tag.CREDENTIAL_ID, "")
+            if not previous_id or previous_id != config.alternate_credential_id:
                 raise RollbackRefused(
                     f"previous version {previous_version} is for {previous_id!r}, not the current alternate "
                     f"{config.alternate_credential_id!r}: the history is not a plain alternation"

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from secret_rotation.engine import RotationEngine
 from secret_rotation.errors import RotationError
 from secret_rotation.events import EventSchema, SecretEvent, SecretEventType
 from secret_rotation.outcomes import Outcome, OutcomeReporter, Status
-from secret_rotation.ports import SecretStores, VersionHistory
+from secret_rotation.ports import SecretStore, SecretStores
 from secret_rotation.registry import RotatorRegistry
 from secret_rotation.rotator import Pattern
 from secret_rotation.tags import Tag
@@ -29,7 +30,6 @@ def _new_id() -> str:
 
 async def rotate_once(
     engine: RotationEngine,
-    stores: SecretStores,
     reporter: OutcomeReporter,
     vault_url: str,
     name: str,
@@ -38,27 +38,23 @@ async def rotate_once(
 ) -> Outcome:
     """One on-demand rotation of the secret's current version; its outcome is reported like the worker's."""
     correlation_id = new_id()
-    version = await stores.for_vault(vault_url).newest_version(name)
-    if version is None:
-        return await reporter.report(
-            Outcome(Status.FAILED, correlation_id, vault_url, name, step="load", reason="the secret does not exist")
-        )
     event = SecretEvent(
         event_id=correlation_id,
         event_type=SecretEventType.NEAR_EXPIRY,
         schema=EventSchema.EVENT_GRID,
         vault_url=vault_url,
         secret_name=name,
-        version=version,
+        version=None,  # whatever is current when the engine holds the lock
         on_demand=True,
     )
     return await reporter.report(await engine.rotate(event))
 
 
-async def rotations_needed(history: VersionHistory, registry: RotatorRegistry, name: str) -> int:
+async def rotations_needed(store: SecretStore, registry: RotatorRegistry, name: str) -> int:
     """2 for a dual-credential secret (both credentials must change), else 1 (from properties only)."""
-    versions = await history.versions(name)
-    rotator_type = versions[-1].tags.get(Tag.ROTATOR_TYPE, "").strip() if versions else ""
+    versions = [v for v in await store.list_versions(name) if v.enabled]
+    newest = max(versions, key=lambda v: (v.created_on or datetime.min.replace(tzinfo=UTC), v.version), default=None)
+    rotator_type = newest.tags.get(Tag.ROTATOR_TYPE, "").strip() if newest else ""
     if not rotator_type:
         return 1  # the engine will refuse it with the reason
     try:
@@ -69,20 +65,19 @@ async def rotations_needed(history: VersionHistory, registry: RotatorRegistry, n
 
 
 async def emergency(
+    *,
     engine: RotationEngine,
     stores: SecretStores,
-    history: VersionHistory,
     registry: RotatorRegistry,
     reporter: OutcomeReporter,
     vault_url: str,
     name: str,
-    *,
     new_id: Callable[[], str] = _new_id,
 ) -> list[Outcome]:
     """Every credential of the secret replaced now; stops at the first rotation that does not complete."""
     outcomes: list[Outcome] = []
-    for _ in range(await rotations_needed(history, registry, name)):
-        outcome = await rotate_once(engine, stores, reporter, vault_url, name, new_id=new_id)
+    for _ in range(await rotations_needed(stores.for_vault(vault_url), registry, name)):
+        outcome = await rotate_once(engine, reporter, vault_url, name, new_id=new_id)
         outcomes.append(outcome)
         if outcome.status is not Status.ROTATED:
             break

@@ -1,9 +1,10 @@
 """`status`: one secret's rotation history, from its versions' properties and tags (no value is read).
 
 Every version the service wrote carries `RotationId` and `RotatedFromVersion`; a version without them was
-written by someone else. The pending record's newest version says whether a rotation is in progress and at
-which step. Outcome events and log lines live in the outcome topic and Application Insights, not in Key
-Vault, so the "last outcome" here is what Key Vault shows: the last completed, in-progress or foreign change.
+written by someone else. The pending record's listing says whether a rotation is in progress and at which
+step (`pending.read_state`, as the engine and the sweep read it). Outcome events and log lines live in the
+outcome topic and Application Insights, not in Key Vault, so the "last outcome" here is what Key Vault
+shows: the last completed, in-progress or foreign change.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from secret_rotation.pending import Step, pending_name
-from secret_rotation.ports import VersionHistory, VersionSummary
+from secret_rotation.errors import ConflictError
+from secret_rotation.pending import pending_name, read_state
+from secret_rotation.ports import SecretStore, VersionProperties
 from secret_rotation.tags import Tag
 
 ROLLBACK_PREFIX = "rollback-"
@@ -53,14 +55,14 @@ class SecretStatus:
         return bool(self.history)
 
 
-def _origin(version: VersionSummary) -> str:
+def _origin(version: VersionProperties) -> str:
     rotation_id = version.tags.get(Tag.ROTATION_ID)
     if not rotation_id:
         return "outside the service"
     return "rollback" if rotation_id.startswith(ROLLBACK_PREFIX) else "rotation"
 
 
-def _row(version: VersionSummary) -> HistoryRow:
+def _row(version: VersionProperties) -> HistoryRow:
     return HistoryRow(
         version=version.version,
         created_on=version.created_on,
@@ -73,19 +75,19 @@ def _row(version: VersionSummary) -> HistoryRow:
     )
 
 
-def _pending(records: list[VersionSummary], now: datetime, stuck_after: timedelta) -> PendingState | None:
-    if not records:
+def _pending(name: str, records: list[VersionProperties], now: datetime, stuck_after: timedelta) -> PendingState | None:
+    try:
+        record = read_state(name, records).record
+    except ConflictError as exc:
+        return PendingState(rotation_id=None, step=f"unreadable: {exc}", base_version=None, since=None, stuck=True)
+    if record is None:
         return None
-    newest = records[-1]
-    step = newest.tags.get(Tag.PENDING_STEP, "unreadable")
-    if step == Step.COMPLETED.value:
-        return None
-    # The record's step is updated in place, so "since" is when its newest version was created.
-    since = newest.created_on
+    # Steps change the record's tags in place, so "since" is when the rotation created its version.
+    since = next((v.created_on for v in records if v.version == record.version), None)
     return PendingState(
-        rotation_id=newest.tags.get(Tag.ROTATION_ID),
-        step=step,
-        base_version=newest.tags.get(Tag.PENDING_BASE_VERSION),
+        rotation_id=record.rotation_id,
+        step=record.step.value,
+        base_version=record.base_version,
         since=since,
         stuck=since is not None and now - since > stuck_after,
     )
@@ -106,14 +108,18 @@ def _last_outcome(history: tuple[HistoryRow, ...], pending: PendingState | None)
     return f"{newest.origin} {newest.rotation_id} completed: version {newest.version} from {newest.rotated_from}"
 
 
+def _oldest_first(versions: list[VersionProperties]) -> list[VersionProperties]:
+    # Key Vault lists versions by id, not by time.
+    return sorted(versions, key=lambda v: (v.created_on or datetime.min.replace(tzinfo=UTC), v.version))
+
+
 async def secret_status(
-    history: VersionHistory,
-    vault_url: str,
+    store: SecretStore,
     name: str,
     *,
     stuck_after: timedelta,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SecretStatus:
-    rows = tuple(_row(version) for version in await history.versions(name))
-    pending = _pending(await history.versions(pending_name(name)), clock(), stuck_after)
-    return SecretStatus(vault_url, name, rows, pending, _last_outcome(rows, pending))
+    rows = tuple(_row(version) for version in _oldest_first(await store.list_versions(name)))
+    pending = _pending(name, await store.list_versions(pending_name(name)), clock(), stuck_after)
+    return SecretStatus(store.vault_url, name, rows, pending, _last_outcome(rows, pending))

@@ -8,9 +8,15 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from secret_rotation.errors import LockedError, ProviderRefusedError, TransientError
+from secret_rotation.errors import (
+    AccessDeniedError,
+    LockedError,
+    ProviderRefusedError,
+    SecretDisabledError,
+    TransientError,
+)
 from secret_rotation.outcomes import Outcome
-from secret_rotation.ports import SecretSummary, StoredSecret
+from secret_rotation.ports import SecretSummary, StoredSecret, VersionProperties
 from secret_rotation.rotator import ApplyRequest, Credential, DualCredentialRotator, SingleCredentialRotator
 from secret_rotation.secret_value import SecretValue
 from secret_rotation.tags import RotationConfig
@@ -26,6 +32,7 @@ class InMemorySecretStore:
         self.fail_at_call: int | None = None  # index into `calls` that raises a transient fault
         self.now: datetime | None = None  # the store's clock, for update times
         self.updated: dict[tuple[str, str], datetime] = {}
+        self.read_only: set[str] = set()  # names the identity may read but not write (per-secret RBAC)
 
     @property
     def vault_url(self) -> str:
@@ -37,12 +44,20 @@ class InMemorySecretStore:
             self.fail_at_call = None
             raise TransientError(f"injected fault at {operation} of {name}")
 
+    def _check_write(self, name: str) -> None:
+        if name in self.read_only:
+            raise AccessDeniedError(f"Key Vault write of secret {name}: access denied (403 ForbiddenByRbac)")
+
     async def get(self, name: str, version: str | None = None) -> StoredSecret | None:
         self._check("get", name)
         versions = self.versions.get(name, [])
-        if version is None:
-            return versions[-1] if versions else None
-        return next((v for v in versions if v.version == version), None)
+        found = (versions[-1] if versions else None) if version is None else next(
+            (v for v in versions if v.version == version), None
+        )
+        if found is not None and not found.enabled:
+            # Key Vault answers a get of a disabled version with 403 SecretDisabled, versionless or not.
+            raise SecretDisabledError(f"Key Vault get of secret {name}: the secret's newest version is disabled")
+        return found
 
     async def set(
         self,
@@ -54,6 +69,7 @@ class InMemorySecretStore:
         content_type: str | None = None,
     ) -> StoredSecret:
         self._check("set", name)
+        self._check_write(name)
         stored = StoredSecret(name, uuid.uuid4().hex, value, dict(tags), True, expires_on, content_type)
         self.versions.setdefault(name, []).append(stored)
         self._touch(name, stored.version)
@@ -63,6 +79,7 @@ class InMemorySecretStore:
         self, name: str, version: str, *, tags: Mapping[str, str] | None = None, enabled: bool | None = None
     ) -> None:
         self._check("update", name)
+        self._check_write(name)
         self._touch(name, version)
         versions = self.versions[name]
         for index, stored in enumerate(versions):
@@ -84,10 +101,11 @@ class InMemorySecretStore:
             updated = self.updated.get((name, newest.version))
             yield SecretSummary(name, newest.tags, newest.enabled, newest.expires_on, updated)
 
-    async def newest_version(self, name: str) -> str | None:
+    async def list_versions(self, name: str) -> list[VersionProperties]:
         self._check("list_versions", name)
-        versions = self.versions.get(name)
-        return versions[-1].version if versions else None
+        # Key Vault lists versions by id, not by creation: sort so no test can depend on creation order.
+        listed = [VersionProperties(v.version, v.tags, v.enabled) for v in self.versions.get(name, [])]
+        return sorted(listed, key=lambda v: v.version)
 
 
 class InMemoryStores:

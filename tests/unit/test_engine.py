@@ -27,8 +27,11 @@ async def test_single_rotation_writes_a_verified_new_version(world: World) -> No
     assert newest.tags["RotatorType"] == "fake-single" and newest.tags["CredentialId"] == "app"
     assert newest.tags["RotatedFromVersion"] == base
     pending = world.store.versions[pending_name("db")]
-    assert pending[-1].tags["RotationStep"] == "completed"
-    assert not pending[0].enabled, "the credential-bearing pending version is disabled once promoted"
+    assert len(pending) == 1, "one pending version per rotation: closed by an update, no tombstone"
+    assert pending[0].tags["RotationStep"] == "completed" and not pending[0].enabled
+    assert pending[0].expires_on == NOW + timedelta(days=60), "everything written to the record expires"
+    creates = [name for op, name in world.store.calls if op == "set"]
+    assert creates == ["db", pending_name("db"), "db"], "seed, then the two CREATEs of the protocol"
 
 
 async def test_dual_rotation_changes_only_the_inactive_credential(world: World) -> None:
@@ -80,7 +83,7 @@ async def test_configurations_that_cannot_work_fail_permanently_and_write_nothin
     outcome = await world.engine.rotate(world.event("db", base))
     assert outcome.status is Status.FAILED and not outcome.retryable
     assert reason in (outcome.reason or ""), outcome.reason
-    assert [op for op, _ in world.store.calls if op != "get"] == ["set"], "only the seeding write"
+    assert [op for op, _ in world.store.calls if op in ("set", "update")] == ["set"], "only the seeding write"
     assert world.provider.changes == 0
 
 
@@ -132,13 +135,12 @@ async def test_a_fault_at_any_store_call_resumes_to_exactly_one_rotation(pattern
         world.store.fail_at_call = len(world.store.calls) + index
         event = world.event(name, version)
         first = await world.engine.rotate(event)
-        if index == len(steps) - 1:
-            # Only disabling the finished record's old version failed: done, with a warning.
-            assert first.status is Status.ROTATED and "stays enabled" in (first.reason or ""), first
-        else:
-            assert first.status is Status.FAILED and first.retryable, (step, first)
-            second = await world.engine.rotate(event)
-            assert second.status is Status.ROTATED, (step, second)
+        # Every step, closing the record included, is resumable: a fault fails retryably, then resumes.
+        assert first.status is Status.FAILED and first.retryable, (step, first)
+        second = await world.engine.rotate(event)
+        assert second.status is Status.ROTATED, (step, second)
+        pending = world.store.versions[pending_name(name)]
+        assert [(p.enabled, p.tags["RotationStep"]) for p in pending] == [(False, "completed")], step
         newest = world.store.versions[name][-1]
         assert world.provider.accepts(Credential(newest.tags["CredentialId"], newest.value)), step
         assert len(world.store.versions[name]) == 2, step

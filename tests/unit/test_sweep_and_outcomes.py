@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from secret_rotation.events import SecretEvent, parse_event
 from secret_rotation.outcomes import Status
 from secret_rotation.pending import PendingRecords
 from secret_rotation.replay import original_events
@@ -27,18 +28,24 @@ async def test_sweep_enqueues_exactly_the_due_and_stuck_secrets(world: World) ->
     await store.set("untagged", SecretValue("v"), tags={}, expires_on=NOW + timedelta(days=1))
     disabled = await store.set("disabled", SecretValue("v"), tags=tagged, expires_on=NOW + timedelta(days=1))
     await store.update("disabled", disabled.version, enabled=False)
-    # Two secrets not due themselves, with pending records: one two hours old (stuck), one fresh (in flight).
-    for name, age in (("stuck", timedelta(hours=2)), ("in-flight", timedelta(minutes=5))):
+    # Three secrets not due themselves, with pending records: one two hours old (stuck), one fresh (in
+    # flight), one two hours old but closed (finished: completed and disabled).
+    for name, age in (("stuck", timedelta(hours=2)), ("in-flight", timedelta(minutes=5)), ("done", timedelta(hours=2))):
         store.now = NOW - age
         base = await store.set(name, SecretValue("v"), tags=tagged, expires_on=NOW + timedelta(days=200))
-        await PendingRecords(store).create(
+        records = PendingRecords(store)
+        record = await records.create(
             name,
             rotation_id="r",
             base_version=base.version,
             credential=Credential("app", SecretValue("n")),
             value=SecretValue("n"),
             content_type=None,
+            expires_on=NOW + timedelta(days=200),
+            state=await records.load(name),
         )
+        if name == "done":
+            await records.complete(record)
     store.now = None
     calls_before = len(store.calls)
     queue = InMemoryQueue()
@@ -52,9 +59,18 @@ async def test_sweep_enqueues_exactly_the_due_and_stuck_secrets(world: World) ->
     assert {e["subject"] for e in events} == {"due", "expired", "stuck"}
     expired = next(e for e in events if e["subject"] == "expired")
     assert expired["eventType"] == "Microsoft.KeyVault.SecretExpired"
-    assert expired["data"]["Version"] == store.versions["expired"][-1].version
+    # No version: the worker resolves the current one under the lock.
+    assert expired["data"]["Version"] is None and expired["data"]["Id"] == f"{VAULT}/secrets/expired"
+    assert all(isinstance(parse_event(e), SecretEvent) for e in events), "the jobs parse as events"
     assert report.listed == len(store.versions)
-    assert {op for op, _ in store.calls[calls_before:]} == {"list", "list_versions"}, "the sweep reads no values"
+    assert [op for op, _ in store.calls[calls_before:]] == ["list"], "one listing: no values, no version listings"
+
+
+async def test_sweep_scans_a_vault_listed_under_several_urls_once(world: World) -> None:
+    vaults = (VAULT, VAULT.upper() + "/", VAULT + ":443")
+    sweep = Sweep(InMemoryStores(world.store), vaults, InMemoryQueue(), stuck_after=timedelta(hours=1))
+    await sweep.run()
+    assert [op for op, _ in world.store.calls] == ["list"]
 
 
 async def test_a_held_lock_defers_the_rotation(world: World) -> None:
