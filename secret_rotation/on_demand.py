@@ -64,7 +64,10 @@ def secret_name(raw: object) -> str:
         raise BadRequestError("'secret' must be a Key Vault secret name (1-127 letters, digits and dashes)")
     if raw.endswith(PENDING_SUFFIX):
         raise BadRequestError(f"'secret' names a pending record ({PENDING_SUFFIX}); name the secret it belongs to")
-    pending_name(raw)  # a name too long for its pending record can never rotate: say so now
+    try:
+        pending_name(raw)  # a name too long for its pending record can never rotate: say so now
+    except ConfigurationError as exc:
+        raise BadRequestError(str(exc)) from None
     return raw
 
 
