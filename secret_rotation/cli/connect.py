@@ -1,8 +1,8 @@
 """Where the CLI's settings and credential come from: the local stack's env file, or real Azure.
 
 - Local stack: `--stack` (or `ROTATION_STACK_ENV` set) reads `.local/stack.env` (or the file that variable
-  names) into this process's environment, so the settings and the stack's managed-identity endpoint are
-  the app's own.
+  names) into this process's environment (variables already set win), so the settings and the stack's
+  managed-identity endpoint are the app's own.
 - Azure: the process environment carries the Function App's settings (`ROTATION_ALLOWED_VAULTS`,
   `ROTATION_ALLOWED_SCOPES`, `AzureWebJobsStorage__blobServiceUri`, ...; docs/cli.md shows how to export
   them), and `DefaultAzureCredential` signs in as the operator (Azure CLI, azd, environment, ...).
@@ -47,7 +47,10 @@ def use_stack_env(path: Path) -> None:
         raise EnvironmentProblem(
             f"stack env file {path} not found: start the local stack with `.venv/bin/python scripts/stack.py up`"
         )
-    os.environ.update({key: value for key, value in dotenv_values(path).items() if value is not None})
+    # Variables already set win (python-dotenv's convention), so one setting can be overridden for one run.
+    for key, value in dotenv_values(path).items():
+        if value is not None:
+            os.environ.setdefault(key, value)
 
 
 def operator_credential(settings: Settings) -> AsyncTokenCredential:

@@ -102,6 +102,9 @@ def answer(result: Answer) -> None:
 
 
 def status(result: SecretStatus) -> None:
+    if not result.exists:
+        out.print(f"[red]{result.name} does not exist in {result.vault_url}[/red]")
+        return
     table = Table(title=f"{result.name} in {result.vault_url}", title_justify="left")
     for column in ("version", "created (UTC)", "expires (UTC)", "enabled", "credential", "written by", "from"):
         table.add_column(column, overflow="fold")
