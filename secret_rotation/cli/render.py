@@ -75,7 +75,8 @@ def plan(result: Plan) -> None:
 
 
 def progress(name: str, step: str, version: str) -> None:
-    err.print(f"[cyan]•[/cyan] {name}: [bold]{step}[/bold] ({version[:12]}): {STEP_TEXT.get(step, step)}")
+    line = f"[cyan]•[/cyan] {name}: [bold]{step}[/bold] ({version[:12]}): {STEP_TEXT.get(step, step)}"
+    err.print(line, soft_wrap=True)  # one line per step, whatever the width: scripts may read it
 
 
 _STYLE = {Status.ROTATED: "green", Status.FAILED: "red", Status.DEFERRED: "yellow", Status.SKIPPED: "yellow"}

@@ -1,0 +1,158 @@
+"""The Functions Core Tools path: from the running local stack to `func start`, nothing copied by hand.
+
+    .venv/bin/python scripts/core_tools.py settings [--out local.settings.json]
+        writes local.settings.json (git-ignored, mode 0600: it holds the stack's storage key and identity
+        header) from .local/stack.env, with every setting the app reads and every binding expression's value;
+    .venv/bin/python scripts/core_tools.py send-event SECRET [--vault URL] [--host http://localhost:7071]
+        sends a real Key Vault `SecretNearExpiry` event (Event Grid schema, the secret's newest version) to
+        a running host's Event Grid webhook, as Event Grid would:
+        POST /runtime/webhooks/EventGrid?functionName=on_secret_near_expiry, `aeg-event-type: Notification`,
+        `Content-Type: application/json`, a JSON array of events (Microsoft Learn, "How to work with Event
+        Grid triggers and bindings in Azure Functions", section "Manually post the request").
+
+The Core Tools cannot be installed where this project is built, so `func start` itself was never run here;
+tests/integration/test_core_tools.py checks the settings against the app's bindings and settings and the
+sender's request against that contract with a local listener.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+EVENT_GRID_FUNCTION = "on_secret_near_expiry"
+WEBHOOK_PATH = "/runtime/webhooks/EventGrid"
+DEFAULT_HOST = "http://localhost:7071"  # `func start`'s default port
+# The Python v2 programming model; the app is indexed from function_app.py by the worker.
+HOST_VALUES = {"FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsFeatureFlags": "EnableWorkerIndexing"}
+# What the app and its SDKs read locally, taken from the stack's env file when it has them.
+FROM_STACK = (
+    "AzureWebJobsStorage",
+    "ROTATION_ALLOWED_VAULTS",
+    "ROTATION_ALLOWED_SCOPES",
+    "ROTATION_QUEUE_NAME",
+    "ROTATION_LOCK_CONTAINER",
+    "ROTATION_OUTCOME_TOPIC_ENDPOINT",
+    "ROTATION_SWEEP_SCHEDULE",
+    "ROTATION_STUCK_AFTER_MINUTES",
+    "ROTATION_RETRY_BUDGET_SECONDS",
+    "KEYVAULT_API_VERSION",
+    "KEYVAULT_CA_BUNDLE",
+    "KEYVAULT_VERIFY_CHALLENGE_RESOURCE",
+    # azure-identity's ManagedIdentityCredential (App Service protocol) reads these two and the client id.
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "AZURE_CLIENT_ID",
+)
+
+
+def local_settings(stack: dict[str, str]) -> dict[str, Any]:
+    """local.settings.json's document for the stack described by `stack` (its env file's values)."""
+    from secret_rotation import settings as app
+
+    # The app's defaults, written out: binding expressions (%ROTATION_QUEUE_NAME%, %ROTATION_SWEEP_SCHEDULE%)
+    # need a value before any Python runs, and the others are the knobs a developer may want to turn.
+    values = {
+        app.QUEUE_NAME: app.DEFAULT_QUEUE_NAME,
+        app.SWEEP_SCHEDULE: app.DEFAULT_SWEEP_SCHEDULE,
+        app.LOCK_CONTAINER: app.DEFAULT_LOCK_CONTAINER,
+        app.STUCK_AFTER_MINUTES: str(app.DEFAULT_STUCK_AFTER_MINUTES),
+        app.RETRY_BUDGET_SECONDS: str(app.DEFAULT_RETRY_BUDGET_SECONDS),
+        app.KEYVAULT_API_VERSION: app.DEFAULT_KEYVAULT_API_VERSION,
+    }
+    values.update({name: stack[name] for name in FROM_STACK if stack.get(name)})
+    return {"IsEncrypted": False, "Values": {**HOST_VALUES, **values}}
+
+
+def write_local_settings(path: Path, document: dict[str, Any]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(document, handle, indent=2)
+        handle.write("\n")
+    path.chmod(0o600)
+
+
+async def newest_version(stack: dict[str, str], vault_url: str, name: str) -> str:
+    """The secret's newest version, from properties (no value read)."""
+    from tests.support.stack import open_vault
+
+    async with open_vault(stack, vault_url) as vault:
+        versions = [p async for p in vault.list_properties_of_secret_versions(name)]
+    if not versions:
+        raise SystemExit(f"secret {name} does not exist in {vault_url}")
+    newest = max(versions, key=lambda p: (p.created_on, p.version or ""))
+    return newest.version or ""
+
+
+def webhook_request(host: str, event: dict[str, Any], code: str | None = None) -> tuple[str, dict[str, str], bytes]:
+    """(url, headers, body) of one Event Grid delivery to the app's Event Grid function."""
+    url = f"{host.rstrip('/')}{WEBHOOK_PATH}?functionName={EVENT_GRID_FUNCTION}"
+    if code:
+        url += f"&code={code}"  # the host's eventgrid_extension system key; `func start` needs none
+    headers = {"Content-Type": "application/json", "aeg-event-type": "Notification"}
+    return url, headers, json.dumps([event]).encode()
+
+
+async def send_event(host: str, event: dict[str, Any], code: str | None = None) -> int:
+    import aiohttp
+
+    url, headers, body = webhook_request(host, event, code)
+    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as response:
+        return response.status
+
+
+async def send_secret_event(
+    stack: dict[str, str],
+    secret: str,
+    *,
+    host: str = DEFAULT_HOST,
+    vault: str | None = None,
+    version: str | None = None,
+    code: str | None = None,
+) -> int:
+    """Sends the secret's SecretNearExpiry event to the host; returns the host's HTTP status."""
+    from tests.support.events import key_vault_event
+
+    vault_url = vault or stack["KEYVAULT_URL"]
+    event = key_vault_event(vault_url, secret, version or await newest_version(stack, vault_url, secret))
+    status = await send_event(host, event, code)
+    print(f"POST {host}{WEBHOOK_PATH}?functionName={EVENT_GRID_FUNCTION}: HTTP {status} (event {event['id']})")
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tests.doubles.stack_env import load_stack_env
+
+    parser = argparse.ArgumentParser(description="Functions Core Tools helpers for the local stack")
+    commands = parser.add_subparsers(dest="command", required=True)
+    settings = commands.add_parser("settings", help="write local.settings.json from the running stack")
+    settings.add_argument("--out", type=Path, default=REPO / "local.settings.json")
+    send = commands.add_parser("send-event", help="send a SecretNearExpiry event to a running host")
+    send.add_argument("secret")
+    send.add_argument("--vault", help="vault URL (default: the stack's KEYVAULT_URL)")
+    send.add_argument("--version", help="secret version (default: the newest)")
+    send.add_argument("--host", default=DEFAULT_HOST, help=f"the host's base URL (default {DEFAULT_HOST})")
+    send.add_argument("--code", help="the host's eventgrid_extension system key (a deployed app only)")
+    args = parser.parse_args(argv)
+
+    stack = load_stack_env()
+    if args.command == "settings":
+        write_local_settings(args.out, local_settings(stack))
+        print(f"wrote {args.out} from the running stack; now: func start")
+        return 0
+    status = asyncio.run(
+        send_secret_event(stack, args.secret, host=args.host, vault=args.vault, version=args.version, code=args.code)
+    )
+    return 0 if 200 <= status < 300 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
