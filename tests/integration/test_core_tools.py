@@ -5,9 +5,11 @@ and the app's Event Grid function accepts what it sends."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import stat
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,6 @@ import pytest
 from aiohttp import web
 from azure.keyvault.secrets.aio import SecretClient
 
-from scripts import core_tools
 from secret_rotation import settings as app_settings
 from secret_rotation.composition import build_service
 from secret_rotation.events import SecretEvent, SecretEventType, parse_event
@@ -26,6 +27,18 @@ from tests.support.host import LocalFunctionsHost, app_host
 from tests.support.stack import Postgres, seed_role_secret, unique
 
 pytestmark = pytest.mark.integration
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "core_tools.py"
+
+
+async def _core_tools(*args: str) -> tuple[int, str]:
+    """The helper as a developer runs it: `.venv/bin/python scripts/core_tools.py ...`."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(SCRIPT), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()
+
 
 # In Azure, host storage is identity-based (these three); locally the connection string replaces them.
 IDENTITY_BASED_STORAGE = {
@@ -58,7 +71,8 @@ async def test_generated_local_settings_resolve_every_binding_and_setting(
     stack_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "local.settings.json"
-    assert core_tools.main(["settings", "--out", str(out)]) == 0
+    code, output = await _core_tools("settings", "--out", str(out))
+    assert code == 0, output
     assert stat.S_IMODE(out.stat().st_mode) == 0o600, "it holds the storage key and identity header"
     values: dict[str, str] = json.loads(out.read_text())["Values"]
 
@@ -122,7 +136,8 @@ async def test_event_sender_posts_the_documented_webhook_delivery_that_the_app_a
 ) -> None:
     url, seen = listener
     seeded = await seed_role_secret(vault, postgres, leak_check, "core-tools")
-    assert await core_tools.send_secret_event(stack_environ, seeded.name, host=url) == 202
+    code, output = await _core_tools("send-event", seeded.name, "--host", url)
+    assert code == 0 and "HTTP 202" in output, output
 
     (request,) = seen
     # Microsoft Learn, "How to work with Event Grid triggers and bindings in Azure Functions", "Manually post
