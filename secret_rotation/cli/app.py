@@ -104,7 +104,9 @@ def _progress(stores: SecretStores) -> SecretStores:
 @click.pass_context
 def cli(ctx: click.Context, stack: bool, verbose: bool) -> None:
     """Operate the Key Vault secret rotation service: plan, rotate, status, emergency, rollback, replay."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    # Outcomes are rendered from their objects; their log lines would only repeat them unless asked for.
+    logging.getLogger("secret_rotation").setLevel(logging.INFO if verbose else logging.CRITICAL)
     ctx.obj = Options(stack=stack or STACK_ENV_VAR in os.environ)
 
 
@@ -140,6 +142,7 @@ def rotate(options: Options, vault: str, secret: str, enqueue: bool, as_json: bo
 
     async def work() -> Outcome | Answer:
         async with open_parts(observe=None if enqueue else _progress) as parts:
+            parts.scopes.check_vault(vault)  # refused (exit 3) before anything, like the HTTP function's 403
             if enqueue:
                 on_demand = OnDemand(parts.stores, parts.scopes, parts.queue, parts.reporter)
                 return await on_demand.enqueue(OnDemandRequest(vault, secret))
@@ -184,6 +187,7 @@ def emergency_command(options: Options, vault: str, secret: str, yes: bool, as_j
 
     async def passes() -> int:
         async with open_parts() as parts:
+            parts.scopes.check_vault(vault)
             return await rotations_needed(parts.stores.for_vault(vault), parts.registry, secret)
 
     count = _run(options, passes())

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import ssl
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -16,45 +15,19 @@ import pytest
 from azure.keyvault.secrets.aio import SecretClient
 
 from tests.support.cli import run_cli
-from tests.support.stack import Postgres, near_expiry, open_vault, readable_values, seed_role_secret, unique
+from tests.support.stack import (
+    Postgres,
+    near_expiry,
+    open_vault,
+    readable_values,
+    seed_dual_secret,
+    seed_role_secret,
+    unique,
+)
 
 pytestmark = pytest.mark.integration
 
 NOT_DUE = datetime.now(UTC) + timedelta(days=200)
-
-
-@dataclass(frozen=True)
-class DualSecret:
-    name: str
-    blue: str
-    green: str
-    passwords: dict[str, str]
-
-
-async def _seed_dual(vault: SecretClient, postgres: Postgres, leak: list[str]) -> DualSecret:
-    """A postgres-dual-user secret, blue current, green alternate, not due for 200 days."""
-    admin, admin_password = await postgres.create_role("cli_admin", createrole=True)
-    blue, blue_password = await postgres.create_role("cli_blue")
-    green, green_password = await postgres.create_role("cli_green")
-    leak.extend([admin_password, blue_password, green_password])
-    admin_secret = unique("cli-admin")
-    await vault.set_secret(admin_secret, admin_password, tags={"CredentialId": admin})
-    name = unique("cli-dual")
-    await vault.set_secret(
-        name,
-        json.dumps({"username": blue, "password": blue_password}),
-        content_type="application/json",
-        tags={
-            "RotatorType": "postgres-dual-user",
-            "CredentialId": blue,
-            "AlternateCredentialId": green,
-            "AdminSecretName": admin_secret,
-            "ProviderAddress": postgres.address,
-            "ValidityPeriodDays": "45",
-        },
-        expires_on=NOT_DUE,
-    )
-    return DualSecret(name, blue, green, {blue: blue_password, green: green_password})
 
 
 async def _current(vault: SecretClient, name: str, leak: list[str]) -> tuple[str, dict[str, str]]:
@@ -160,11 +133,14 @@ async def test_rotate_shows_the_protocol_steps_and_status_tells_the_history(
     missing = await run_cli("status", stack_environ["KEYVAULT_URL"], unique("missing"))
     assert missing.code == 1
 
+    outside = await run_cli("rotate", "https://other.vault.azure.net", seeded.name)
+    assert outside.code == 3 and "ROTATION_ALLOWED_VAULTS" in outside.err
+
 
 async def test_emergency_on_a_dual_secret_replaces_both_credentials(
     stack_environ: dict[str, str], vault: SecretClient, postgres: Postgres, leak_check: list[str]
 ) -> None:
-    dual = await _seed_dual(vault, postgres, leak_check)
+    dual = await seed_dual_secret(vault, postgres, leak_check, "cli-dual", expires_on=NOT_DUE)
     vault_url = stack_environ["KEYVAULT_URL"]
 
     declined = await run_cli("emergency", vault_url, dual.name, stdin="n\n")
@@ -186,7 +162,7 @@ async def test_rollback_restores_the_previous_dual_credential_and_refuses_a_sing
     stack_environ: dict[str, str], vault: SecretClient, postgres: Postgres, leak_check: list[str]
 ) -> None:
     vault_url = stack_environ["KEYVAULT_URL"]
-    dual = await _seed_dual(vault, postgres, leak_check)
+    dual = await seed_dual_secret(vault, postgres, leak_check, "cli-dual", expires_on=NOT_DUE)
     first_version, _ = await _current(vault, dual.name, leak_check)
     assert (await run_cli("rotate", vault_url, dual.name)).code == 0
     rotated_version, rotated = await _current(vault, dual.name, leak_check)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -185,3 +186,43 @@ async def seed_role_secret(
     )
     assert secret.properties.version
     return SeededSecret(name, role, secret.properties.version)
+
+
+@dataclass(frozen=True)
+class SeededDualSecret:
+    name: str
+    blue: str
+    green: str
+    passwords: dict[str, str]
+    version: str
+
+
+async def seed_dual_secret(
+    vault: SecretClient, postgres: Postgres, leak: list[str], prefix: str, *, expires_on: datetime | None = None
+) -> SeededDualSecret:
+    """Two PostgreSQL roles, blue (current) and green (alternate), an admin role and secret, and a
+    `postgres-dual-user` secret for them in the JSON format, near expiry unless `expires_on` says otherwise."""
+    role_prefix = prefix.replace("-", "_")
+    admin, admin_password = await postgres.create_role(f"{role_prefix}_admin", createrole=True)
+    blue, blue_password = await postgres.create_role(f"{role_prefix}_blue")
+    green, green_password = await postgres.create_role(f"{role_prefix}_green")
+    leak.extend([admin_password, blue_password, green_password])
+    admin_secret = unique(f"{prefix}-admin")
+    await vault.set_secret(admin_secret, admin_password, tags={"CredentialId": admin})
+    name = unique(prefix)
+    secret = await vault.set_secret(
+        name,
+        json.dumps({"username": blue, "password": blue_password}),
+        content_type="application/json",
+        tags={
+            "RotatorType": "postgres-dual-user",
+            "CredentialId": blue,
+            "AlternateCredentialId": green,
+            "AdminSecretName": admin_secret,
+            "ProviderAddress": postgres.address,
+            "ValidityPeriodDays": "45",
+        },
+        expires_on=expires_on or near_expiry(),
+    )
+    assert secret.properties.version
+    return SeededDualSecret(name, blue, green, {blue: blue_password, green: green_password}, secret.properties.version)
