@@ -19,7 +19,7 @@ from .errors import LockedError, TransientError
 from .retries import RetryPolicy
 
 if TYPE_CHECKING:
-    from azure.storage.blob.aio import ContainerClient
+    from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
 
 logger = logging.getLogger("secret_rotation")
 
@@ -35,21 +35,14 @@ class BlobLeaseLock:
     def __init__(self, container: ContainerClient, retry: RetryPolicy) -> None:
         self._container = container
         self._retry = retry
-        self._ensured = False
 
     @contextlib.asynccontextmanager
     async def hold(self, vault_url: str, secret_name: str) -> AsyncIterator[None]:
-        from azure.core.exceptions import HttpResponseError, ResourceExistsError
+        from azure.core.exceptions import HttpResponseError
 
         blob = self._container.get_blob_client(lock_blob_name(vault_url, secret_name))
         try:
-            if not self._ensured:
-                with contextlib.suppress(ResourceExistsError):
-                    await self._retry.call(self._container.create_container)
-                self._ensured = True
-            with contextlib.suppress(ResourceExistsError):
-                await self._retry.call(lambda: blob.upload_blob(b"", overwrite=False))
-            lease = await self._retry.call(lambda: blob.acquire_lease(lease_duration=LEASE_SECONDS))
+            lease = await self._acquire(blob)
         except HttpResponseError as exc:
             if exc.status_code == 409:
                 raise LockedError(f"secret {secret_name} is being rotated by another worker") from None
@@ -76,6 +69,21 @@ class BlobLeaseLock:
                 await renewer
             with contextlib.suppress(Exception):  # an unreleased lease expires by itself
                 await lease.release()
+
+    async def _acquire(self, blob: BlobClient) -> BlobLeaseClient:
+        """Lease the secret's lock blob; the blob (and the container) are created only when missing, so a
+        secret rotated before costs one request here, not an upload every time."""
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+        try:
+            return await self._retry.call(lambda: blob.acquire_lease(lease_duration=LEASE_SECONDS))
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", None) == "ContainerNotFound":
+                with contextlib.suppress(ResourceExistsError):
+                    await self._retry.call(self._container.create_container)
+        with contextlib.suppress(ResourceExistsError):  # another worker created it first: fine
+            await self._retry.call(lambda: blob.upload_blob(b"", overwrite=False))
+        return await self._retry.call(lambda: blob.acquire_lease(lease_duration=LEASE_SECONDS))
 
     async def close(self) -> None:
         await self._container.close()

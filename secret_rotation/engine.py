@@ -10,7 +10,8 @@ its Key Vault requests).
              changes, so no credential the provider accepts ever exists only in memory (CREATE 1 of 2);
 - apply:     the rotator changes the provider; on resume it is skipped when the provider already accepts
              the pending credential (a crash after the change);
-- verify:    the pending value is read back from Key Vault with our identity and used for a real login;
+- verify:    the pending value, as read back from Key Vault with our identity (once per run, before apply),
+             is used for a real login;
 - promote:   a new version of the secret with that value, carried-over tags, the rotator's tag changes,
              `RotationId` and `expires = now + ValidityPeriodDays` (CREATE 2 of 2); recognised on resume by
              `RotationId`;
@@ -188,7 +189,7 @@ class RotationEngine:
             run.step = "apply"
             await self._apply(run, current, record, config, rotator)
             record = await run.pending.advance(record, Step.APPLIED)
-        # Key Vault's copy of the pending value: verified, then promoted (one read per run).
+        # Key Vault's copy of the pending value (read once per run, in `_apply` or here): verified, then promoted.
         stored_value = await run.pending.value(record)
         run.redactor.remember(stored_value)
         if record.step is Step.APPLIED:

@@ -156,7 +156,9 @@ def _parse_secret_payload(
         version = _required(data.get("version"), "data.Version")
     if identifier.name != name or identifier.version != version:
         raise InvalidEventError(f"event {event_id}: data.Id disagrees with ObjectName/Version")
-    _check_consistency(event_id, identifier.vault_url, name, data.get("vaultname"), topic, subject, sweep_job)
+    _check_consistency(
+        event_id, identifier.vault_url, name, vault_name=data.get("vaultname"), topic=topic, subject=subject
+    )
     return SecretEvent(
         event_id=event_id,
         event_type=event_type,
@@ -169,14 +171,13 @@ def _parse_secret_payload(
     )
 
 
-def _check_consistency(
-    event_id: str, vault_url: str, name: str, vault_name: Any, topic: Any, subject: Any, sweep_job: bool
-) -> None:
+def _check_consistency(event_id: str, vault_url: str, name: str, *, vault_name: Any, topic: Any, subject: Any) -> None:
     """Every field naming the vault or the secret must name the ones in data.Id (one clear refusal)."""
     from azure.mgmt.core.tools import is_valid_resource_id, parse_resource_id
 
     host = (urlsplit(vault_url).hostname or "").lower()
     vault_name = _required(vault_name, "data.VaultName").lower()
+    sweep_job = isinstance(topic, str) and topic.startswith(SWEEP_TOPIC_PREFIX)
     problems = []
     # Key Vault's DNS names are <vault>.<vault domain>; the local stack's IP or localhost names no vault.
     if "." in host and not host.replace(".", "").isdigit() and host.split(".")[0] != vault_name:
@@ -187,12 +188,10 @@ def _check_consistency(
     elif not isinstance(topic, str) or not is_valid_resource_id(topic):
         problems.append(f"topic/source {topic!r} is not a Key Vault resource id")
     else:
-        parts = parse_resource_id(topic)
-        if (parts.get("namespace") or "").lower() != "microsoft.keyvault" or (parts.get("type") or "").lower() != (
-            "vaults"
-        ):
+        parts = {key: str(value).lower() for key, value in parse_resource_id(topic).items()}
+        if parts.get("namespace") != "microsoft.keyvault" or parts.get("type") != "vaults":
             problems.append(f"topic/source {topic!r} is not a Key Vault resource id")
-        elif (parts.get("name") or "").lower() != vault_name:
+        elif parts.get("name") != vault_name:
             problems.append(f"topic/source names vault {parts.get('name')!r}, VaultName is {vault_name!r}")
     if subject != name:
         problems.append(f"subject {subject!r} is not the secret of data.Id ({name!r})")

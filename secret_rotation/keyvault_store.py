@@ -57,7 +57,7 @@ def translate(exc: Exception, operation: str, name: str) -> RotationError:
     return TransientError(f"{where}: {_describe(exc)}")
 
 
-SECRET_DISABLED = "SecretDisabled"
+SECRET_DISABLED = "SecretDisabled"  # noqa: S105 (an error code, not a password)
 DELETED_BUT_RECOVERABLE = "ObjectIsDeletedButRecoverable"
 
 
@@ -76,6 +76,8 @@ def _describe(exc: Exception) -> str:
     codes = sorted(_codes(exc))
     error = getattr(exc, "error", None)
     message = getattr(error, "message", None) or exc.__class__.__name__
+    # Key Vault's RBAC denials span several lines (caller, action, resource): keep the outcome one line.
+    message = " ".join(str(message).split())
     return " ".join(str(part) for part in (status, "/".join(codes), message) if part)
 
 

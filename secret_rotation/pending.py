@@ -137,7 +137,7 @@ def read_state(secret_name: str, versions: list[VersionProperties]) -> PendingSt
         return PendingState(None, leftovers)
     (rotation_id, copies), *_ = by_rotation.items()
     # The copy that went furthest carries the state; the others hold the same credential.
-    lead = max(copies, key=lambda v: (_step(v).order if _step(v) else -1, v.version))
+    lead = max(copies, key=lambda v: (getattr(_step(v), "order", -1), v.version))
     try:
         record = PendingRecord(
             secret_name=secret_name,

@@ -95,11 +95,11 @@ def problems(
     if secret_name.endswith(PENDING_SUFFIX):
         found.append(f"{secret_name} is a pending record, not a secret to rotate")
     promoted = promoted_tags(tags, rotator, config, rotation_id=_ID_PLACEHOLDER, from_version=_ID_PLACEHOLDER)
-    room = USER_TAG_BUDGET - len({k: v for k, v in tags.items() if k not in BOOKKEEPING_TAGS})
-    problems_found = tag_problems(f"secret {secret_name}'s promoted version", promoted)
-    if problems_found and room < 0:
-        problems_found[0] += f" (a rotated secret may carry at most {USER_TAG_BUDGET} tags of its own)"
-    found += problems_found
+    promoted_problems = tag_problems(f"secret {secret_name}'s promoted version", promoted)
+    if len(promoted) > MAX_TAGS:
+        own = len([name for name in tags if name not in BOOKKEEPING_TAGS])
+        promoted_problems[0] += f" (a rotated secret may carry at most {USER_TAG_BUDGET} tags of its own, it has {own})"
+    found += promoted_problems
     target = rotator.target_credential_id(config)
     record = pending_tags(secret_name, _ID_PLACEHOLDER, _ID_PLACEHOLDER, target, Step.VERIFIED)
     found += tag_problems(f"secret {secret_name}'s pending record", record)

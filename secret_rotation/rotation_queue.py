@@ -36,9 +36,10 @@ class StorageJobQueue:
         except HttpResponseError as exc:
             if exc.status_code == 413:
                 # No retry or replay can shrink the event: permanent, so Event Grid stops redelivering it.
+                code = getattr(exc.error, "code", None) or "RequestBodyTooLarge"
                 raise InvalidEventError(
-                    f"event too large to enqueue on {self._client.queue_name} (413 {exc.error_code or ''}: "
-                    f"a queue message holds at most 64 KiB, {len(body.encode())} bytes before encoding)"
+                    f"event too large to enqueue on {self._client.queue_name} (413 {code}: a queue message "
+                    f"holds at most 64 KiB, this event is {len(body.encode())} bytes before encoding)"
                 ) from None
             raise TransientError(f"could not enqueue on {self._client.queue_name}: {exc.__class__.__name__}") from None
         except Exception as exc:

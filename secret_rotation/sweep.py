@@ -76,8 +76,9 @@ class Sweep:
         self._clock = clock
 
     async def run(self) -> SweepReport:
-        listed, due = 0, []
-        for vault in unique_vaults(self._vaults):
+        vaults = unique_vaults(self._vaults)
+        listed, due = 0, list[DueSecret]()
+        for vault in vaults:
             store = self._stores.for_vault(vault)
             found: dict[str, DueSecret] = {}
             async for summary in store.list_secrets():
@@ -97,16 +98,21 @@ class Sweep:
             async with limit:
                 await self._queue.enqueue(json.dumps(payload))
 
-        await asyncio.gather(*(enqueue(secret) for secret in due))
-        report = SweepReport(listed=listed, enqueued=tuple(due))
+        # Every enqueue runs to its end, so one failure neither hides nor abandons the others.
+        results = await asyncio.gather(*(enqueue(secret) for secret in due), return_exceptions=True)
+        enqueued = tuple(secret for secret, result in zip(due, results, strict=True) if result is None)
+        failures = [result for result in results if isinstance(result, BaseException)]
         logger.info(
-            "SweepCompleted vaults=%d listed=%d enqueued=%d%s",
-            len(self._vaults),
+            "SweepCompleted vaults=%d listed=%d enqueued=%d failed=%d%s",
+            len(vaults),
             listed,
-            len(due),
-            "".join(f" {s.name}({s.reason})" for s in due),
+            len(enqueued),
+            len(failures),
+            "".join(f" {s.name}({s.reason})" for s in enqueued),
         )
-        return report
+        if failures:
+            raise failures[0]  # the timer invocation fails visibly; the next sweep tries again
+        return SweepReport(listed=listed, enqueued=enqueued)
 
     def _classify(self, vault: str, summary: SecretSummary) -> DueSecret | None:
         now = self._clock()

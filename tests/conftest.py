@@ -21,6 +21,7 @@ from tests.support.faults import Faults
 from tests.support.figures import record_figure
 from tests.support.host import LocalFunctionsHost, app_host
 from tests.support.hygiene import HYGIENE
+from tests.support.keyvault_double import KeyVaultDouble
 from tests.support.stack import Postgres, open_vault
 
 
@@ -70,6 +71,16 @@ async def http(stack_env: dict[str, str]) -> AsyncIterator[aiohttp.ClientSession
     context = ssl.create_default_context(cafile=stack_env["KEYVAULT_CA_BUNDLE"])
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
         yield session
+
+
+@pytest.fixture
+async def kv_double(http: aiohttp.ClientSession, stack_env: dict[str, str]) -> AsyncIterator[KeyVaultDouble]:
+    """The management API of the stack's first vault, reset (no RBAC denials, no policy) around the test."""
+    double = KeyVaultDouble(http, stack_env["KEYVAULT_MANAGEMENT_URL"], stack_env["KEYVAULT_URL"])
+    await double.token(stack_env["IDENTITY_ENDPOINT"], stack_env["IDENTITY_HEADER"])
+    await double.reset()
+    yield double
+    await double.reset()
 
 
 @pytest.fixture

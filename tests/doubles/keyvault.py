@@ -8,9 +8,32 @@ in one vault per request authority (the Host header's `host:port`, see `keyvault
 are built from `X-Forwarded-Host`/`X-Forwarded-Proto` when a proxy (`tests.doubles.faults`) sets them,
 so callers see the URL they used.
 
-Management endpoints (no auth, like Lowkey Vault), each limited to one vault by an optional
-`vault=<authority or URL>` query parameter and acting on all vaults without it: GET /ping,
-POST /management/time-shift?seconds=N, GET /management/requests and POST /management/requests/reset.
+Behaviours pinned against Microsoft's REST specification and documentation by `tests/doubles_fidelity`:
+    per-secret RBAC: a denied operation answers 403 `Forbidden`, inner error `ForbiddenByRbac`, with the
+    data action in the message, before the secret is looked up (`keyvault_rules`);
+    Azure Policy "Deny": a new version (PUT) lacking a required content type or expiry answers 403
+    `Forbidden`, inner error `ForbiddenByPolicy`; updates of existing versions are not affected;
+    disabled versions: a read answers 403 `Forbidden`, inner error `SecretDisabled`, "Operation get is not
+    allowed on a disabled secret."; listing versions shows `enabled`, tags and content type, no value.
+
+Management API (`keyvault_management`; no auth, like Lowkey Vault; not part of Key Vault's API). The
+`vault=<authority or URL>` query parameter names one vault; the read and clock endpoints act on all
+vaults without it, the settings endpoints require it:
+    GET  /ping
+    POST /management/time-shift?seconds=N        move every timestamp N seconds into the past
+    GET  /management/requests                    per-operation request counts (+ unauthorized, forbidden)
+    POST /management/requests/reset
+    PUT  /management/rbac?vault=V  {"rules": [{"secret": NAME, "deny": [OPERATION, ...]}, ...]}
+                                  replace the vault's per-secret RBAC denials; OPERATION is one of set,
+                                  update, get, list_versions, delete, recover, purge, or the shorthands
+                                  write (= set + update) and read (= get + list_versions); names are
+                                  case-insensitive. So {"secret": "A--rotation-pending", "deny": ["write"]}
+                                  lets the identity write A but not its pending record, and vice versa.
+    GET  /management/rbac?vault=V    DELETE /management/rbac?vault=V (no denials)
+    PUT  /management/policy?vault=V  {"require_content_type": bool, "require_expiry": bool}
+                                  assign the built-in "Secrets should have content type set" and/or "Key
+                                  Vault secrets should have an expiration date" with the Deny effect
+    GET  /management/policy?vault=V  DELETE /management/policy?vault=V (no policy)
 
 Run: python -m tests.doubles.keyvault --host 127.0.0.1 --port 8443 --cert C --key K --key-file T --tenant-id G
 """
@@ -30,21 +53,10 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.doubles import tokens
+from tests.doubles import keyvault_management, tokens
 from tests.doubles.identity import PathOnlyAccessLogger
-from tests.doubles.keyvault_store import (
-    KvError,
-    Secret,
-    Vaults,
-    VaultStore,
-    Version,
-    apply_common,
-    bad,
-    count_summary,
-    item,
-    not_found,
-    now,
-)
+from tests.doubles.keyvault_errors import KvError, bad, not_found
+from tests.doubles.keyvault_store import VAULTS, Secret, Vaults, VaultStore, Version, apply_common, item, now
 
 RESOURCE = "https://vault.azure.net"
 SUPPORTED_API_VERSIONS = ("7.2", "7.3", "7.4", "7.5", "7.6")
@@ -52,8 +64,6 @@ MAX_PAGE = 25  # Key Vault's own cap on maxresults
 NAME_RE = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 MAX_VALUE_BYTES = 25 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-VAULTS = web.AppKey("vaults", Vaults)
 
 
 def _store(request: web.Request) -> VaultStore:
@@ -111,12 +121,12 @@ def data_plane(operation: str) -> Callable[[Handler], Handler]:
             store.counts[operation] += 1
             auth = request.headers.get("Authorization", "")
             scheme, _, token = auth.partition(" ")
-            reason = ""
+            reason, claims = "", {}
             if scheme.lower() != "bearer" or not token.strip():
                 reason = "AKV10000: Request is missing a Bearer or PoP token."
             else:
                 try:
-                    tokens.verify(vaults.key, token.strip(), RESOURCE)
+                    claims = tokens.verify(vaults.key, token.strip(), RESOURCE)
                 except tokens.TokenError as exc:
                     reason = f"AKV10022: Invalid token: {exc}."
             if reason:
@@ -130,6 +140,12 @@ def data_plane(operation: str) -> Callable[[Handler], Handler]:
                     f"The specified version ({api_version}) is not recognized. Consider using the latest "
                     f"supported version ({SUPPORTED_API_VERSIONS[-1]})."
                 )
+            if "name" in request.match_info:
+                try:
+                    store.rbac.check(operation, request.match_info["name"], store.authority, claims)
+                except KvError:
+                    store.counts["forbidden"] += 1
+                    raise
             return await handler(request)
 
         return wrapped
@@ -147,7 +163,13 @@ async def set_secret(request: web.Request) -> web.StreamResponse:
     created = now()
     v = Version(version=uuid.uuid4().hex, value=value, created=created, updated=created)
     apply_common(v, body)
-    secret = _store(request).secrets.setdefault(name.lower(), Secret(name=name))
+    store = _store(request)
+    try:
+        store.policy.check_new_version(name, v.content_type, v.exp)
+    except KvError:
+        store.counts["forbidden"] += 1
+        raise
+    secret = store.secrets.setdefault(name.lower(), Secret(name=name))
     secret.versions.append(v)
     return web.json_response(item(f"{_base(request)}/secrets/{secret.name}/{v.version}", v, v.value))
 
@@ -230,35 +252,6 @@ async def ping(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def _selected(request: web.Request) -> list[VaultStore]:
-    return request.app[VAULTS].select(request.query.get("vault"))
-
-
-async def time_shift(request: web.Request) -> web.Response:
-    """Move timestamps N seconds into the past so secrets become due without waiting."""
-    try:
-        seconds = int(request.query["seconds"])
-    except (KeyError, ValueError) as exc:
-        raise bad("seconds must be an integer query parameter.") from exc
-    shifted = 0
-    for store in _selected(request):
-        for secret in store.secrets.values():
-            for v in secret.versions:
-                v.shift(seconds)
-                shifted += 1
-    return web.json_response({"seconds": seconds, "versionsShifted": shifted})
-
-
-async def request_counts(request: web.Request) -> web.Response:
-    return web.json_response(count_summary(_selected(request)))
-
-
-async def reset_counts(request: web.Request) -> web.Response:
-    for store in _selected(request):
-        store.counts.clear()
-    return await request_counts(request)
-
-
 @web.middleware
 async def kv_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render KvError and routing failures in Key Vault's error shape."""
@@ -278,9 +271,7 @@ def create_app(key: bytes, tenant_id: str) -> web.Application:
     app[VAULTS] = Vaults(key=key, tenant_id=tenant_id)
     r = app.router
     r.add_get("/ping", ping)
-    r.add_post("/management/time-shift", time_shift)
-    r.add_get("/management/requests", request_counts)
-    r.add_post("/management/requests/reset", reset_counts)
+    keyvault_management.add_routes(app)
     r.add_get("/secrets", list_secrets)
     r.add_put("/secrets/{name}", set_secret)
     r.add_delete("/secrets/{name}", delete_secret)

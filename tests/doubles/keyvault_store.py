@@ -2,8 +2,9 @@
 
 The HTTP layer (`tests.doubles.keyvault`) resolves each request to a vault by the authority the client
 sent (`host:port`), so `https://127.0.0.1:8443` and `https://localhost:8443` behave like two vaults even
-though one process serves both. This module holds the data model, Key Vault's error shape and the
-rules for applying set/update bodies; it knows nothing of aiohttp routing.
+though one process serves both. This module holds the data model, each vault's settings (RBAC rules,
+in `tests.doubles.keyvault_rules`) and the rules for applying set/update bodies; it knows nothing of
+aiohttp routing.
 """
 
 from __future__ import annotations
@@ -16,31 +17,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from tests.doubles.keyvault_errors import bad
+from tests.doubles.keyvault_rules import Policy, Rbac
+
 OPERATIONS = ("set", "get", "update", "list", "list_versions", "delete")
 DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class KvError(Exception):
-    """An error Key Vault would report as {"error": {"code", "message"}}."""
-
-    def __init__(self, status: int, code: str, message: str, inner: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.inner = status, code, message, inner
-
-    def response(self, headers: dict[str, str] | None = None) -> web.Response:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.inner:
-            error["innererror"] = {"code": self.inner}
-        return web.json_response({"error": error}, status=self.status, headers=headers)
-
-
-def not_found(name: str, version: str = "") -> KvError:
-    ident = f"{name}/{version}" if version else name
-    return KvError(404, "SecretNotFound", f"A secret with (name/id) {ident} was not found in this key vault.")
-
-
-def bad(message: str) -> KvError:
-    return KvError(400, "BadParameter", message)
 
 
 @dataclass
@@ -77,6 +58,8 @@ class VaultStore:
     authority: str
     secrets: dict[str, Secret] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
+    rbac: Rbac = field(default_factory=Rbac)
+    policy: Policy = field(default_factory=Policy)
 
 
 def normalize_authority(raw: str, scheme: str = "https") -> str:
@@ -110,6 +93,9 @@ class Vaults:
         if vault is None:
             return list(self.stores.values())
         return [self.for_authority(vault)]
+
+
+VAULTS = web.AppKey("vaults", Vaults)
 
 
 def attributes(v: Version) -> dict[str, Any]:
@@ -170,7 +156,7 @@ def count_summary(stores: list[VaultStore]) -> dict[str, int]:
     for store in stores:
         total.update(store.counts)
     body = {op: total[op] for op in OPERATIONS}
-    return dict(body, unauthorized=total["unauthorized"], total=sum(body.values()))
+    return dict(body, unauthorized=total["unauthorized"], forbidden=total["forbidden"], total=sum(body.values()))
 
 
 def now() -> int:

@@ -23,7 +23,7 @@ from secret_rotation.pending import pending_name
 from tests.support.crash_worker import CRASH_EXIT_CODE
 from tests.support.events import key_vault_event
 from tests.support.figures import record_figure
-from tests.support.stack import Postgres, break_lock, near_expiry, readable_values, seed_role_secret, unique
+from tests.support.stack import Postgres, break_lock, readable_values, seed_dual_secret, seed_role_secret
 
 pytestmark = pytest.mark.integration
 
@@ -53,26 +53,8 @@ async def _seed(
         name, roles, version = seeded.name, [seeded.role], seeded.version
         value = (await vault.get_secret(name)).value or ""
     else:
-        name = unique("crash-dual")
-        admin, admin_password = await postgres.create_role("crash_admin", createrole=True)
-        blue, blue_password = await postgres.create_role("crash_blue")
-        green, _ = await postgres.create_role("crash_green", with_password=False)
-        leak.extend([admin_password, blue_password])
-        await vault.set_secret(f"{name}-admin", admin_password, tags={"CredentialId": admin})
-        secret = await vault.set_secret(
-            name,
-            json.dumps({"username": blue, "password": blue_password}),
-            tags={
-                "RotatorType": "postgres-dual-user",
-                "CredentialId": blue,
-                "AlternateCredentialId": green,
-                "AdminSecretName": f"{name}-admin",
-                "ProviderAddress": postgres.address,
-                "ValidityPeriodDays": "60",
-            },
-            expires_on=near_expiry(),
-        )
-        roles, value, version = [blue, green], blue_password, secret.properties.version or ""
+        dual = await seed_dual_secret(vault, postgres, leak, "crash-dual")
+        name, roles, value, version = dual.name, list(dual.roles), dual.password, dual.version
     body = json.dumps(key_vault_event(env["KEYVAULT_URL"], name, version))
     return Scenario(name, roles, body, roles[0], value)
 
@@ -86,7 +68,7 @@ async def _observe(scenario: Scenario, vault: SecretClient, postgres: Postgres, 
         candidates = []
         for _, value, tags in stored:
             if tags.get("RotationStep") == "completed":
-                continue  # a tombstone
+                continue  # a closed record (disabled too, so not even listed here)
             password = scenario.password_for(role, value) if tags.get("CredentialId") == role else None
             if password:
                 candidates.append(password)
@@ -132,8 +114,11 @@ async def test_a_hard_crash_at_every_boundary_recovers_to_exactly_one_rotation(
     assert run["status"] == "SecretRotated"
     effects: list[str] = run["effects"]
     boundaries = len(effects) + 1  # before the first effect, and after each one
-    # Once the pending record's tombstone is written the rotation has finished: redelivery skips it.
-    finished_at = max(i for i, e in enumerate(effects) if e == "KeyVaultSecretStore.set") + 1
+    # Two CREATEs (pending record, promotion); the last effect closes the record with one update, and
+    # only after it has the rotation finished: a redelivery after any earlier crash resumes it.
+    assert effects.count("KeyVaultSecretStore.set") == 2, effects
+    assert effects[-1] == "KeyVaultSecretStore.update", effects
+    finished_at = len(effects)
 
     completed = lost_total = newest_rejected_total = 0
     window: list[int] = []
@@ -155,7 +140,9 @@ async def test_a_hard_crash_at_every_boundary_recovers_to_exactly_one_rotation(
         versions = await readable_values(vault, scenario.name)
         pending = [p async for p in vault.list_properties_of_secret_versions(pending_name(scenario.name))]
         after_lost, after_rejected = await _observe(scenario, vault, postgres, leak_check)
-        assert (len(versions), len(pending), after_lost, after_rejected) == (2, 2, 0, 0), crash_at
+        assert (len(versions), len(pending), after_lost, after_rejected) == (2, 1, 0, 0), crash_at
+        # Closed: no credential-bearing pending version left enabled, whatever the crash point.
+        assert [(p.enabled, (p.tags or {}).get("RotationStep")) for p in pending] == [(False, "completed")], crash_at
         still_old = await postgres.logs_in(scenario.first_active, scenario.first_password)
         assert still_old == (pattern == "dual"), crash_at
         completed += 1

@@ -140,7 +140,8 @@ async def test_rotate_shows_the_protocol_steps_and_status_tells_the_history(
 async def test_emergency_on_a_dual_secret_replaces_both_credentials(
     stack_environ: dict[str, str], vault: SecretClient, postgres: Postgres, leak_check: list[str]
 ) -> None:
-    dual = await seed_dual_secret(vault, postgres, leak_check, "cli-dual", expires_on=NOT_DUE)
+    dual = await seed_dual_secret(vault, postgres, leak_check, "cli-emergency", expires_on=NOT_DUE)
+    blue, green = dual.roles
     vault_url = stack_environ["KEYVAULT_URL"]
 
     declined = await run_cli("emergency", vault_url, dual.name, stdin="n\n")
@@ -152,31 +153,36 @@ async def test_emergency_on_a_dual_secret_replaces_both_credentials(
     assert result.json()["credentialsReplaced"] is True
     assert [o["status"] for o in result.json()["outcomes"]] == ["SecretRotated", "SecretRotated"]
 
-    for role, old_password in dual.passwords.items():
-        assert not await postgres.logs_in(role, old_password), f"{role}'s exposed password still works"
+    assert not await postgres.logs_in(blue, dual.password), "the exposed password is dead"
+    assert await postgres.has_password(green), "the inactive user got a new password too"
+    versions = await readable_values(vault, dual.name)
+    leak_check.extend(json.loads(value)["password"] for _, value, _ in versions)
+    assert len(versions) == 3
     _, newest = await _current(vault, dual.name, leak_check)
-    assert await postgres.logs_in(newest["username"], newest["password"]), "the newest version works"
+    assert newest["username"] == blue and await postgres.logs_in(blue, newest["password"]), "the newest works"
+    green_document = json.loads(versions[1][1])
+    assert green_document["username"] == green and await postgres.logs_in(green, green_document["password"])
 
 
 async def test_rollback_restores_the_previous_dual_credential_and_refuses_a_single_one(
     stack_environ: dict[str, str], vault: SecretClient, postgres: Postgres, leak_check: list[str]
 ) -> None:
     vault_url = stack_environ["KEYVAULT_URL"]
-    dual = await seed_dual_secret(vault, postgres, leak_check, "cli-dual", expires_on=NOT_DUE)
-    first_version, _ = await _current(vault, dual.name, leak_check)
+    dual = await seed_dual_secret(vault, postgres, leak_check, "cli-rollback", expires_on=NOT_DUE)
+    blue, green = dual.roles
     assert (await run_cli("rotate", vault_url, dual.name)).code == 0
     rotated_version, rotated = await _current(vault, dual.name, leak_check)
-    assert rotated["username"] == dual.green
+    assert rotated["username"] == green
 
     result = await run_cli("rollback", vault_url, dual.name, "--json")
     assert result.code == 0, result.err
-    assert result.json()["restored_from"] == first_version
+    assert result.json()["restored_from"] == dual.version
     restored_version, restored = await _current(vault, dual.name, leak_check)
-    assert restored_version not in (first_version, rotated_version), "a new version"
-    assert restored == {"username": dual.blue, "password": dual.passwords[dual.blue]}
-    assert await postgres.logs_in(dual.blue, restored["password"]), "the restored version works"
+    assert restored_version not in (dual.version, rotated_version), "a new version"
+    assert restored == {"username": blue, "password": dual.password}
+    assert await postgres.logs_in(blue, restored["password"]), "the restored version works"
     tags = (await vault.get_secret(dual.name)).properties.tags or {}
-    assert tags["CredentialId"] == dual.blue and tags["AlternateCredentialId"] == dual.green
+    assert tags["CredentialId"] == blue and tags["AlternateCredentialId"] == green
     status = await run_cli("status", vault_url, dual.name, "--json")
     assert [row["origin"] for row in status.json()["history"]][-1] == "rollback"
 

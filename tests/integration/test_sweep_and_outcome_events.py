@@ -20,7 +20,8 @@ from secret_rotation.settings import Settings
 from tests.support.events import key_vault_event
 from tests.support.figures import record_figure
 from tests.support.host import LocalFunctionsHost
-from tests.support.stack import Postgres, near_expiry, open_vault, time_shift, unique
+from tests.support.keyvault_double import KeyVaultDouble
+from tests.support.stack import Postgres, near_expiry, open_vault, seed_role_secret, time_shift, unique
 
 pytestmark = pytest.mark.integration
 
@@ -34,19 +35,8 @@ async def second_vault(stack_environ: dict[str, str]) -> AsyncIterator[SecretCli
         yield client
 
 
-async def _management(env: dict[str, str], method: str, path: str, vault: str) -> Any:
-    context = ssl.create_default_context(cafile=env["KEYVAULT_CA_BUNDLE"])
-    url = f"{env['KEYVAULT_MANAGEMENT_URL']}/{path}"
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(method, url, params={"vault": vault}, ssl=context) as response,
-    ):
-        response.raise_for_status()
-        return await response.json()
-
-
 async def test_the_sweep_finds_exactly_the_due_and_stuck_secrets(
-    stack_environ: dict[str, str], second_vault: SecretClient
+    stack_environ: dict[str, str], second_vault: SecretClient, http: aiohttp.ClientSession
 ) -> None:
     env = stack_environ
     vault2 = env["KEYVAULT_URL_2"]
@@ -109,12 +99,13 @@ async def test_the_sweep_finds_exactly_the_due_and_stuck_secrets(
     queue_name = unique("sweep")
     environ = {**env, "ROTATION_ALLOWED_VAULTS": vault2, "ROTATION_QUEUE_NAME": queue_name}
     service = build_service(Settings.from_env(environ))
-    await _management(env, "POST", "requests/reset", vault2)
+    double = KeyVaultDouble(http, env["KEYVAULT_MANAGEMENT_URL"], vault2)
+    await double.call("POST", "requests/reset")
     try:
         report = await service.sweep.run()
     finally:
         await service.close()
-    counts = await _management(env, "GET", "requests", vault2)
+    counts = await double.counts()
 
     found = {(s.name, s.reason) for s in report.enqueued}
     expected = {("due", "near-expiry"), ("expired", "expired"), ("stuck", "stuck")}
@@ -123,14 +114,52 @@ async def test_the_sweep_finds_exactly_the_due_and_stuck_secrets(
     assert found == expected
     assert report.listed == 51
     assert counts.get("get", 0) == 0, "the sweep reads properties only, never a value"
+    assert counts["total"] == counts["list"] == 3, "one listing (51 secrets, pages of 25), no version listings"
     async with QueueClient.from_connection_string(
         env["AzureWebJobsStorage"], queue_name, message_decode_policy=TextBase64DecodePolicy()
     ) as queue:
         events = [json.loads(m.content) for m in await queue.peek_messages(max_messages=32)]
     assert sorted(e["subject"] for e in events) == ["due", "expired", "stuck"]
-    versions = {e["subject"]: e["data"]["Version"] for e in events}
-    for name, version in versions.items():
-        assert (await second_vault.get_secret(name)).properties.version == version
+    # Jobs name no version: the worker resolves the current one under the lock.
+    assert {e["data"]["Version"] for e in events} == {None}
+
+
+async def test_a_sweep_job_rotates_the_current_version_among_versions_of_one_second(
+    stack_environ: dict[str, str], second_vault: SecretClient, postgres: Postgres, leak_check: list[str]
+) -> None:
+    """Key Vault lists versions by id and `created` has one-second resolution: the sweep names no version,
+    and the worker takes the current one from a versionless read, never from the listing's order."""
+    env, vault2 = stack_environ, stack_environ["KEYVAULT_URL_2"]
+    seeded = await seed_role_secret(second_vault, postgres, leak_check, "same-second")
+    current = await second_vault.get_secret(seeded.name)
+    written = [seeded.version]
+    for _ in range(4):  # the same value and tags again: versions written within the same second or so
+        again = await second_vault.set_secret(
+            seeded.name, current.value or "", tags=current.properties.tags, expires_on=near_expiry()
+        )
+        written.append(again.properties.version or "")
+    listed = [p async for p in second_vault.list_properties_of_secret_versions(seeded.name)]
+    seconds = {p.created_on for p in listed}
+    record_figure("same-second sweep: versions / distinct created seconds", f"{len(listed)} / {len(seconds)}")
+    by_created = max(listed, key=lambda p: p.created_on or datetime.min.replace(tzinfo=UTC)).version
+
+    queue_name = unique("sweep-same-second")
+    environ = {**env, "ROTATION_ALLOWED_VAULTS": vault2, "ROTATION_QUEUE_NAME": queue_name}
+    service = build_service(Settings.from_env(environ))
+    try:
+        report = await service.sweep.run()
+        assert [s.name for s in report.enqueued] == [seeded.name]
+        async with QueueClient.from_connection_string(env["AzureWebJobsStorage"], queue_name) as queue:
+            [job] = [m.content async for m in queue.receive_messages()]
+        outcome = await service.worker.handle(job)
+    finally:
+        await service.close()
+
+    assert outcome.status.value == "SecretRotated", outcome
+    assert outcome.from_version == written[-1], (outcome.from_version, written, by_created)
+    rotated = await second_vault.get_secret(seeded.name)
+    leak_check.append(rotated.value or "")
+    assert (rotated.properties.tags or {})["RotatedFromVersion"] == written[-1]
 
 
 async def _published(env: dict[str, str]) -> list[dict[str, Any]]:

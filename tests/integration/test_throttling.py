@@ -134,3 +134,53 @@ async def test_permanent_errors_are_not_retried(
     assert expected in (outcome.reason or "")
     stats = await kv_faults.stats()
     assert stats["by_rule"][0]["applied"] == 1, "asked once, never retried"
+
+
+async def test_conflicts_are_classified_by_code_and_throttling_without_retry_after_backs_off(
+    faulty_service: Service,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    postgres: Postgres,
+    kv_faults: Faults,
+    leak_check: list[str],
+) -> None:
+    """Key Vault's 409 `Conflict` is retried (Microsoft: sequence or retry), a deleted-but-recoverable name
+    is a configuration error, and a 429 without Retry-After is retried in-process with back-off."""
+    name, role, version = astuple(await seed_role_secret(vault, postgres, leak_check, "conflict"))
+    pending = f"^/secrets/{name}--rotation-pending/?$"
+    await kv_faults.schedule(
+        {"match": {"method": "PUT", "path_regex": pending}, "action": "status", "status": 409, "times": 1},
+        {
+            "match": {"method": "PUT", "path_regex": f"^/secrets/{name}/?$"},
+            "action": "status",
+            "status": 429,
+            "times": 1,
+        },
+    )
+    body = json.dumps(key_vault_event(stack_environ["KEYVAULT_URL_FAULTY"], name, version))
+
+    with pytest.raises(RetryableFailure) as conflict:
+        await faulty_service.worker.handle(body)
+    assert conflict.value.outcome.step == "create" and "conflict, will retry" in (conflict.value.outcome.reason or "")
+    outcome = await faulty_service.worker.handle(body)  # the queue's redelivery
+
+    assert outcome.status is Status.ROTATED, outcome
+    assert (await kv_faults.stats())["injected"].get("429") == 1, "the 429 was retried within the run"
+    newest = await vault.get_secret(name)
+    leak_check.append(newest.value or "")
+    assert await postgres.logs_in(role, newest.value or "")
+
+    other, _, other_version = astuple(await seed_role_secret(vault, postgres, leak_check, "deleted"))
+    await kv_faults.schedule(
+        {
+            "match": {"method": "PUT", "path_regex": f"^/secrets/{other}--rotation-pending/?$"},
+            "action": "status",
+            "status": 409,
+            "code": "ObjectIsDeletedButRecoverable",
+        }
+    )
+    deleted = await faulty_service.worker.handle(
+        json.dumps(key_vault_event(stack_environ["KEYVAULT_URL_FAULTY"], other, other_version))
+    )
+    assert deleted.status is Status.FAILED and not deleted.retryable
+    assert "deleted but recoverable" in (deleted.reason or "")

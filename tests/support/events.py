@@ -7,6 +7,7 @@ import json
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
@@ -31,6 +32,9 @@ def key_vault_event(
     event["subject"] = name
     data = event["data"]
     secret_id = f"{vault_url.rstrip('/')}/secrets/{name}/{version}"
+    # A Key Vault DNS name is <vault>.<domain>; the local stack's IP/localhost keep the fixture's vault name.
+    host = urlsplit(vault_url).hostname or ""
+    vault_name = host.split(".")[0] if "." in host and not host.replace(".", "").isdigit() else None
     for key in list(data):
         lowered = key.lower()
         if lowered == "id":
@@ -39,4 +43,9 @@ def key_vault_event(
             data[key] = name
         elif lowered == "version":
             data[key] = version
+        elif lowered == "vaultname" and vault_name:
+            data[key] = vault_name
+    topic = "source" if "specversion" in event else "topic"
+    if vault_name:
+        event[topic] = event[topic].rsplit("/", 1)[0] + f"/{vault_name}"
     return event

@@ -2,9 +2,10 @@
 
 It indexes the app once (`app.get_functions()` may be called once per app instance), turns event JSON
 into `func.EventGridEvent` / `func.CloudEvent` with azure-functions' own input converter, and drains the
-Storage queue into `rotation_worker` as the queue extension would: base64 messages, the message
-deleted after success, left for redelivery after a failure, and moved to `<queue>-poison` once it has
-failed `maxDequeueCount` times (read from host.json).
+Storage queue into `rotation_worker` as the queue extension would with host.json's `messageEncoding:
+none`: the message text handed over unchanged (the worker decodes base64 or raw JSON), deleted after
+success, left for redelivery after a failure, and moved to `<queue>-poison` once it has failed
+`maxDequeueCount` times (read from host.json).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import azure.functions as func
 from azure.core.exceptions import ResourceExistsError
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.queue import QueueMessage
+from azure.functions.queue import QueueMessageInConverter
 
 MAX_DEQUEUE_COUNT: int = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())["extensions"][
     "queues"
@@ -49,25 +50,23 @@ class LocalFunctionsHost:
         await handler(event_grid_input(payload))
 
     async def deliver_queue_message(self, body: str, *, message_id: str = "local", dequeue_count: int = 1) -> None:
+        """The message text as the host hands it over with `messageEncoding: none`, through azure-functions'
+        own queue input converter."""
         handler = self.functions["rotation_worker"].get_user_function()
-        message = QueueMessage(id=message_id, body=body.encode(), dequeue_count=dequeue_count)  # type: ignore[no-untyped-call]
+        metadata = {"Id": meta.Datum(message_id, "string"), "DequeueCount": meta.Datum(str(dequeue_count), "json")}
+        message = QueueMessageInConverter.decode(meta.Datum(body, "string"), trigger_metadata=metadata)
         await handler(message)
 
     async def drain_queue(
         self, connection_string: str, queue_name: str, *, visibility_timeout: int = 30
     ) -> list[Delivery]:
         """One receive of up to 16 messages, each delivered to `rotation_worker`."""
-        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
         from azure.storage.queue.aio import QueueClient
 
         deliveries: list[Delivery] = []
         async with (
-            QueueClient.from_connection_string(
-                connection_string, queue_name, message_decode_policy=TextBase64DecodePolicy()
-            ) as queue,
-            QueueClient.from_connection_string(
-                connection_string, f"{queue_name}-poison", message_encode_policy=TextBase64EncodePolicy()
-            ) as poison,
+            QueueClient.from_connection_string(connection_string, queue_name) as queue,
+            QueueClient.from_connection_string(connection_string, f"{queue_name}-poison") as poison,
         ):
             async for message in queue.receive_messages(visibility_timeout=visibility_timeout, max_messages=16):
                 error: BaseException | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -189,40 +188,37 @@ async def seed_role_secret(
 
 
 @dataclass(frozen=True)
-class SeededDualSecret:
+class SeededDual:
     name: str
-    blue: str
-    green: str
-    passwords: dict[str, str]
+    roles: tuple[str, str]  # (active, inactive)
     version: str
+    password: str  # the active role's
 
 
 async def seed_dual_secret(
     vault: SecretClient, postgres: Postgres, leak: list[str], prefix: str, *, expires_on: datetime | None = None
-) -> SeededDualSecret:
-    """Two PostgreSQL roles, blue (current) and green (alternate), an admin role and secret, and a
-    `postgres-dual-user` secret for them in the JSON format, near expiry unless `expires_on` says otherwise."""
-    role_prefix = prefix.replace("-", "_")
-    admin, admin_password = await postgres.create_role(f"{role_prefix}_admin", createrole=True)
-    blue, blue_password = await postgres.create_role(f"{role_prefix}_blue")
-    green, green_password = await postgres.create_role(f"{role_prefix}_green")
-    leak.extend([admin_password, blue_password, green_password])
-    admin_secret = unique(f"{prefix}-admin")
-    await vault.set_secret(admin_secret, admin_password, tags={"CredentialId": admin})
+) -> SeededDual:
+    """Two PostgreSQL users (blue active, green without a password yet), an admin secret, and a
+    `postgres-dual-user` secret near expiry (or expiring at `expires_on`)."""
+    import json
+
     name = unique(prefix)
+    admin, admin_password = await postgres.create_role(f"{prefix.replace('-', '_')}_admin", createrole=True)
+    blue, blue_password = await postgres.create_role(f"{prefix.replace('-', '_')}_blue")
+    green, _ = await postgres.create_role(f"{prefix.replace('-', '_')}_green", with_password=False)
+    leak.extend([admin_password, blue_password])
+    await vault.set_secret(f"{name}-admin", admin_password, tags={"CredentialId": admin})
     secret = await vault.set_secret(
         name,
         json.dumps({"username": blue, "password": blue_password}),
-        content_type="application/json",
         tags={
             "RotatorType": "postgres-dual-user",
             "CredentialId": blue,
             "AlternateCredentialId": green,
-            "AdminSecretName": admin_secret,
+            "AdminSecretName": f"{name}-admin",
             "ProviderAddress": postgres.address,
-            "ValidityPeriodDays": "45",
+            "ValidityPeriodDays": "60",
         },
         expires_on=expires_on or near_expiry(),
     )
-    assert secret.properties.version
-    return SeededDualSecret(name, blue, green, {blue: blue_password, green: green_password}, secret.properties.version)
+    return SeededDual(name, (blue, green), secret.properties.version or "", blue_password)

@@ -6,10 +6,12 @@ functions against the local stack.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -117,6 +119,37 @@ async def test_event_grid_trigger_enqueues_and_queue_trigger_rotates(fake: FakeS
 
     await HOST.deliver_queue_message(fake.queue.messages[0])
     assert len(fake.store.versions["db"]) == 2 and fake.provider.changes == 1
+
+
+def test_the_host_hands_queue_messages_over_unchanged() -> None:
+    """The queue extension (5.x, in extension bundle 4.x): "By default messages received from the queue
+    are expected to be Base64-encoded and are decoded before calling the function. This behavior can be
+    changed by setting MessageEncoding. For example, to configure Azure Functions to perform no base64
+    encoding/decoding, specify the following in host.json" `"messageEncoding": "none"`
+    (Microsoft.Azure.WebJobs.Extensions.Storage.Queues, QueueTriggerAttribute). With the default a raw
+    JSON message would fail before the worker sees it."""
+    host_json = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
+    assert host_json["extensions"]["queues"]["messageEncoding"] == "none"
+
+
+@pytest.mark.parametrize("encoding", ["raw JSON", "base64"])
+async def test_the_queue_function_rotates_raw_and_base64_messages(fake: FakeService, encoding: str) -> None:
+    """Event Grid may write either form into the queue (its documentation does not settle it)."""
+    version = await fake.seed()
+    text = json.dumps(key_vault_event(VAULT, "db", version))
+    body = text if encoding == "raw JSON" else base64.b64encode(text.encode()).decode()
+    await HOST.deliver_queue_message(body)
+    assert len(fake.store.versions["db"]) == 2 and fake.provider.changes == 1
+    assert fake.sink.published[-1].status.value == "SecretRotated"
+
+
+async def test_expiry_events_of_pending_records_are_acknowledged_in_one_line(
+    fake: FakeService, caplog: pytest.LogCaptureFixture
+) -> None:
+    await HOST.deliver_event(key_vault_event(VAULT, "db--rotation-pending", "0" * 32, kind="expired"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "secret_rotation"]
+    assert len(lines) == 1 and lines[0].startswith("EventIgnored") and "is a pending record" in lines[0], lines
+    assert fake.queue.messages == [] and fake.store.calls == [], "acknowledged: nothing read, nothing queued"
 
 
 async def test_stale_and_ignored_events_are_not_enqueued(fake: FakeService) -> None:

@@ -19,12 +19,14 @@ class World:
     def __init__(self) -> None:
         self.provider = FakeProvider()
         self.store = InMemorySecretStore()
-        registry = RotatorRegistry(builtins={})
+        self.registry = registry = RotatorRegistry(builtins={})
         for rotator in rotators_for(self.provider):
             registry.register(rotator)
+        self.scopes = Scopes((VAULT,), (SCOPE,))
         self.lock = InMemoryLock()
+        self.now = NOW
         self.engine = RotationEngine(
-            InMemoryStores(self.store), registry, Scopes((VAULT,), (SCOPE,)), self.lock, clock=lambda: NOW
+            InMemoryStores(self.store), registry, self.scopes, self.lock, clock=lambda: self.now
         )
         self._events = 0
 
@@ -70,7 +72,10 @@ class World:
             return "db", await self.seed_single()
         return "dual", await self.seed_dual()
 
-    def event(self, name: str, version: str, vault: str = VAULT) -> SecretEvent:
+    def clock_days(self, days: int) -> None:
+        self.now += timedelta(days=days)
+
+    def event(self, name: str, version: str | None, vault: str = VAULT) -> SecretEvent:
         self._events += 1
         return SecretEvent(
             event_id=f"event-{self._events}",

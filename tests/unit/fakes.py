@@ -51,8 +51,10 @@ class InMemorySecretStore:
     async def get(self, name: str, version: str | None = None) -> StoredSecret | None:
         self._check("get", name)
         versions = self.versions.get(name, [])
-        found = (versions[-1] if versions else None) if version is None else next(
-            (v for v in versions if v.version == version), None
+        found = (
+            (versions[-1] if versions else None)
+            if version is None
+            else next((v for v in versions if v.version == version), None)
         )
         if found is not None and not found.enabled:
             # Key Vault answers a get of a disabled version with 403 SecretDisabled, versionless or not.
@@ -154,9 +156,11 @@ class FakeProvider:
     def __init__(self) -> None:
         self.passwords: dict[str, str] = {}
         self.changes = 0
+        self.logins = 0
         self.refuse_changes = False
 
     def accepts(self, credential: Credential) -> bool:
+        self.logins += 1
         return self.passwords.get(credential.credential_id) == credential.secret.reveal()
 
 

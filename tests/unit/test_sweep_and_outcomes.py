@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
+from secret_rotation.errors import TransientError
 from secret_rotation.events import SecretEvent, parse_event
 from secret_rotation.outcomes import Status
 from secret_rotation.pending import PendingRecords
@@ -85,3 +88,21 @@ def test_dead_letter_blobs_give_back_the_original_events() -> None:
     event = fixture("eventgrid")
     blob = json.dumps([{**event, "deadLetterReason": "MaxDeliveryAttemptsExceeded", "deliveryAttempts": 30}])
     assert original_events(blob) == [event]
+
+
+async def test_a_failed_enqueue_does_not_stop_the_others_and_fails_the_sweep(world: World) -> None:
+    tagged = {"RotatorType": "fake-single", "CredentialId": "app", "ProviderAddress": "fake://provider/x"}
+    for name in ("a", "b", "c"):
+        await world.store.set(name, SecretValue("v"), tags=tagged, expires_on=NOW + timedelta(days=1))
+
+    class FlakyQueue(InMemoryQueue):
+        async def enqueue(self, body: str) -> None:
+            if json.loads(body)["subject"] == "b":
+                raise TransientError("could not enqueue")
+            await super().enqueue(body)
+
+    queue = FlakyQueue()
+    sweep = Sweep(InMemoryStores(world.store), (VAULT,), queue, stuck_after=timedelta(hours=1), clock=lambda: NOW)
+    with pytest.raises(TransientError):
+        await sweep.run()
+    assert sorted(json.loads(m)["subject"] for m in queue.messages) == ["a", "c"]

@@ -1,0 +1,106 @@
+"""Management API of the Key Vault double (no auth, like Lowkey Vault's): clock, counters, per-vault settings.
+
+Tests and tools call it at `<vault URL>/management/...`; it is not part of Key Vault's REST API. Every
+endpoint takes an optional `vault=<authority or URL>` query parameter naming one vault; without it the
+read and clock endpoints act on all vaults, and the settings endpoints (which configure one vault's
+behaviour) refuse with 400. See `tests.doubles.keyvault` for the list.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from tests.doubles.keyvault_errors import bad
+from tests.doubles.keyvault_rules import Policy, Rbac
+from tests.doubles.keyvault_store import VAULTS, VaultStore, count_summary
+
+
+def _selected(request: web.Request) -> list[VaultStore]:
+    return request.app[VAULTS].select(request.query.get("vault"))
+
+
+def _one(request: web.Request) -> VaultStore:
+    vault = request.query.get("vault")
+    if not vault:
+        raise bad("this setting belongs to one vault: pass vault=<authority or URL>")
+    return request.app[VAULTS].for_authority(vault)
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read() or b"null")
+    except ValueError as exc:
+        raise bad("The request body is not valid JSON.") from exc
+
+
+async def time_shift(request: web.Request) -> web.Response:
+    """Move timestamps N seconds into the past so secrets become due without waiting."""
+    try:
+        seconds = int(request.query["seconds"])
+    except (KeyError, ValueError) as exc:
+        raise bad("seconds must be an integer query parameter.") from exc
+    shifted = 0
+    for store in _selected(request):
+        for secret in store.secrets.values():
+            for v in secret.versions:
+                v.shift(seconds)
+                shifted += 1
+    return web.json_response({"seconds": seconds, "versionsShifted": shifted})
+
+
+async def request_counts(request: web.Request) -> web.Response:
+    return web.json_response(count_summary(_selected(request)))
+
+
+async def reset_counts(request: web.Request) -> web.Response:
+    for store in _selected(request):
+        store.counts.clear()
+    return await request_counts(request)
+
+
+async def get_rbac(request: web.Request) -> web.Response:
+    return web.json_response(_one(request).rbac.report())
+
+
+async def put_rbac(request: web.Request) -> web.Response:
+    store = _one(request)
+    store.rbac = Rbac.parse(await _body(request))
+    return web.json_response(store.rbac.report())
+
+
+async def delete_rbac(request: web.Request) -> web.Response:
+    store = _one(request)
+    store.rbac = Rbac()
+    return web.json_response(store.rbac.report())
+
+
+async def get_policy(request: web.Request) -> web.Response:
+    return web.json_response(_one(request).policy.report())
+
+
+async def put_policy(request: web.Request) -> web.Response:
+    store = _one(request)
+    store.policy = Policy.parse(await _body(request))
+    return web.json_response(store.policy.report())
+
+
+async def delete_policy(request: web.Request) -> web.Response:
+    store = _one(request)
+    store.policy = Policy()
+    return web.json_response(store.policy.report())
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/management/time-shift", time_shift)
+    r.add_get("/management/requests", request_counts)
+    r.add_post("/management/requests/reset", reset_counts)
+    r.add_get("/management/rbac", get_rbac, allow_head=False)
+    r.add_put("/management/rbac", put_rbac)
+    r.add_delete("/management/rbac", delete_rbac)
+    r.add_get("/management/policy", get_policy, allow_head=False)
+    r.add_put("/management/policy", put_policy)
+    r.add_delete("/management/policy", delete_policy)

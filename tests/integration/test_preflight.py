@@ -1,0 +1,157 @@
+"""Preflight and Key Vault policies against the local stack: refusals leave the provider and the vault
+untouched; a "Deny"-policy vault still rotates to completion (docs/protocol.md, "Preflight").
+
+The double's per-secret RBAC and policy modes are pinned against Microsoft's documentation in
+tests/doubles_fidelity; here they drive the real service end to end.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.keyvault.secrets.aio import SecretClient
+
+from secret_rotation.outcomes import Status
+from secret_rotation.pending import pending_name
+from tests.support.events import key_vault_event
+from tests.support.host import LocalFunctionsHost
+from tests.support.keyvault_double import KeyVaultDouble
+from tests.support.stack import Postgres, outcomes, seed_role_secret
+
+pytestmark = pytest.mark.integration
+
+ROTATION_TAGS = 4  # RotatorType, CredentialId, ProviderAddress, ValidityPeriodDays (seed_role_secret)
+
+
+async def _pending_versions(vault: SecretClient, name: str) -> list[tuple[bool | None, str | None]]:
+    try:
+        return [
+            (p.enabled, (p.tags or {}).get("RotationStep"))
+            async for p in vault.list_properties_of_secret_versions(pending_name(name))
+        ]
+    except ResourceNotFoundError:  # the double's answer for a missing secret (Key Vault: 200, empty)
+        return []
+
+
+@pytest.mark.parametrize(("own_tags", "rotates"), [(13, True), (14, False)])
+async def test_the_tag_budget_is_checked_before_the_provider_changes(
+    own_tags: int,
+    rotates: bool,
+    host: LocalFunctionsHost,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    postgres: Postgres,
+    leak_check: list[str],
+    kv_double: KeyVaultDouble,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    extra = {f"Team{index}": "x" for index in range(own_tags - ROTATION_TAGS)}
+    seeded = await seed_role_secret(vault, postgres, leak_check, "budget", **extra)
+    password = (await vault.get_secret(seeded.name)).value or ""
+    await kv_double.call("POST", "requests/reset")
+    caplog.clear()
+
+    await host.deliver_queue_message(
+        json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version))
+    )
+
+    counts = await kv_double.counts()
+    [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
+    if rotates:
+        assert outcome["status"] == Status.ROTATED.value, outcome
+        rotated = await vault.get_secret(seeded.name)
+        leak_check.append(rotated.value or "")
+        assert len(rotated.properties.tags or {}) == 15
+        return
+    assert outcome["status"] == Status.FAILED.value and outcome["step"] == "preflight", outcome
+    assert "would carry 16 tags, Key Vault allows 15" in outcome["reason"]
+    assert (counts["set"], counts["update"]) == (0, 0), "the double shows no write"
+    assert await postgres.logs_in(seeded.role, password), "the provider's credential is unchanged"
+
+
+@pytest.mark.parametrize(("denied", "step"), [("secret", "preflight"), ("pending record", "create")])
+async def test_an_identity_that_may_not_write_is_refused_before_the_provider_changes(
+    denied: str,
+    step: str,
+    host: LocalFunctionsHost,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    postgres: Postgres,
+    leak_check: list[str],
+    kv_double: KeyVaultDouble,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seeded = await seed_role_secret(vault, postgres, leak_check, "rbac")
+    password = (await vault.get_secret(seeded.name)).value or ""
+    target = seeded.name if denied == "secret" else pending_name(seeded.name)
+    await kv_double.deny({"secret": target, "deny": ["write"]})
+    caplog.clear()
+
+    await host.deliver_queue_message(
+        json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version))
+    )
+
+    [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
+    assert outcome["status"] == Status.FAILED.value and not outcome["retryable"], outcome
+    assert outcome["step"] == step and "ForbiddenByRbac" in outcome["reason"], outcome
+    assert await postgres.logs_in(seeded.role, password), "the provider is untouched"
+    assert await _pending_versions(vault, seeded.name) == [], "no pending record"
+
+
+async def test_a_deny_policy_vault_rotates_a_secret_with_a_content_type_to_completion(
+    host: LocalFunctionsHost,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    postgres: Postgres,
+    leak_check: list[str],
+    kv_double: KeyVaultDouble,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    typed = await seed_role_secret(vault, postgres, leak_check, "policy")
+    await vault.update_secret_properties(typed.name, typed.version, content_type="text/plain")
+    untyped = await seed_role_secret(vault, postgres, leak_check, "policy-untyped")
+    untyped_password = (await vault.get_secret(untyped.name)).value or ""
+    await kv_double.deny_by_policy(content_type=True, expiry=True)
+    caplog.clear()
+
+    for seeded in (typed, untyped):
+        event = key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version)
+        await host.deliver_queue_message(json.dumps(event))
+
+    by_name = {o.get("secret_name"): o for o in outcomes(caplog)}
+    assert by_name[typed.name]["status"] == Status.ROTATED.value, by_name[typed.name]
+    rotated = await vault.get_secret(typed.name)
+    leak_check.append(rotated.value or "")
+    assert rotated.properties.content_type == "text/plain" and rotated.properties.expires_on is not None
+    assert await postgres.logs_in(typed.role, rotated.value or "")
+    assert await _pending_versions(vault, typed.name) == [(False, "completed")], "the pending record closed"
+    # Without a content type the policy refuses the pending record's CREATE: before apply, so nothing changed.
+    refused = by_name[untyped.name]
+    assert refused["status"] == Status.FAILED.value and refused["step"] == "create", refused
+    assert "ForbiddenByPolicy" in refused["reason"]
+    assert await postgres.logs_in(untyped.role, untyped_password)
+
+
+async def test_a_disabled_newest_version_is_reported_as_such(
+    host: LocalFunctionsHost,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    postgres: Postgres,
+    leak_check: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Key Vault answers a get of a disabled version with 403 and inner error `SecretDisabled` (pinned in
+    tests/doubles_fidelity): that is not an access problem, and the runbook says what to do."""
+    seeded = await seed_role_secret(vault, postgres, leak_check, "disabled")
+    await vault.update_secret_properties(seeded.name, seeded.version, enabled=False)
+    caplog.clear()
+
+    event = key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version)
+    await host.deliver_queue_message(json.dumps(event))
+
+    [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
+    assert outcome["status"] == Status.FAILED.value and not outcome["retryable"], outcome
+    assert outcome["step"] == "load" and "the secret's newest version is disabled" in outcome["reason"], outcome
+    assert "access denied" not in outcome["reason"]
