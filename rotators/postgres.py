@@ -1,18 +1,24 @@
 """PostgreSQL access shared by the PostgreSQL rotators: address parsing, login test, password change.
 
 `ProviderAddress` is `postgresql://host[:port]/database[?sslmode=...]` with no user or password in it
-(credentials live in Key Vault, never in tags). A password is changed with `ALTER ROLE ... PASSWORD`
-carrying a SCRAM-SHA-256 verifier computed on the client by libpq, so the clear-text password never
-reaches the server's statement log; the role name is quoted as an identifier by psycopg.
+(credentials live in Key Vault, never in tags); the database name is percent-decoded like any URL path
+(`/my%20db` is the database "my db"). A password is changed with `ALTER ROLE ... PASSWORD` carrying a
+SCRAM-SHA-256 verifier computed on the client by libpq, so the clear-text password never reaches the
+server's statement log and the server's `password_encryption` setting does not matter; the role name is
+quoted as an identifier by psycopg.
+
+A failed connection is told apart by what the operator must fix: a refused login (SQLSTATE class 28:
+wrong password, no such role, pg_hba.conf), a missing database (3D000) or CONNECT privilege (42501),
+both configuration errors naming the database, or an outage (anything else: retryable).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from secret_rotation.errors import ConfigurationError, ProviderRefusedError, TransientError
+from secret_rotation.errors import ConfigurationError, ProviderRefusedError, RotationError, TransientError
 from secret_rotation.rotator import Credential
 
 if TYPE_CHECKING:
@@ -20,9 +26,27 @@ if TYPE_CHECKING:
     from psycopg.rows import TupleRow
 
 _ALLOWED_SSLMODES = frozenset({"disable", "prefer", "require", "verify-ca", "verify-full"})
-# SQLSTATE class 28: invalid authorization (wrong password, no such role, login not allowed).
-_AUTH_FAILURE_PREFIX = "28"
+# SQLSTATEs (PostgreSQL docs, Appendix A): class 28 is invalid authorization (wrong password, no such
+# role, login not allowed, no pg_hba.conf entry); 3D000 invalid_catalog_name is a database that does not
+# exist; 42501 insufficient_privilege at connect time is a missing CONNECT privilege on the database.
+_AUTH_FAILURE_CLASS = "28"
+_UNDEFINED_DATABASE = "3D000"
+_INSUFFICIENT_PRIVILEGE = "42501"
+# libpq hands the client no SQLSTATE for a failed connection, only the server's message text, so these
+# are the server's own messages (src/backend/libpq/auth.c `auth_failed`, hba.c, utils/init/miscinit.c
+# and postinit.c) and libpq's for a missing password. The database messages are matched with the exact
+# database name we asked for (see _classify_connect_failure).
+_AUTH_FAILURE_TEXTS = (
+    'authentication failed for user "',  # password, SCRAM, ident, peer, LDAP, ... (28P01 / 28000)
+    "no pg_hba.conf entry for host",
+    "pg_hba.conf rejects connection",
+    "is not permitted to log in",
+    "fe_sendauth: no password supplied",
+)
 _CONNECT_TIMEOUT_SECONDS = 10
+# PostgreSQL 16 restricted CREATEROLE: altering another role needs ADMIN OPTION on it (release notes 16,
+# "Restrict the privileges of CREATEROLE and its ability to modify other roles").
+_ADMIN_OPTION_SINCE = 160000
 
 
 @dataclass(frozen=True)
@@ -34,7 +58,8 @@ class PostgresAddress:
 
     @property
     def scope(self) -> str:
-        return f"postgresql://{self.host}:{self.port}/{self.database}"
+        # Re-encoded, so `/my db` and `/my%20db` are one scope in ROTATION_ALLOWED_SCOPES.
+        return f"postgresql://{self.host}:{self.port}/{quote(self.database, safe='')}"
 
     @classmethod
     def parse(cls, address: str) -> PostgresAddress:
@@ -43,9 +68,16 @@ class PostgresAddress:
             raise ConfigurationError(f"ProviderAddress {address!r} must start with postgresql://")
         if parts.username or parts.password:
             raise ConfigurationError("ProviderAddress must not carry a user or password")
-        database = parts.path.lstrip("/")
-        if not parts.hostname or not database or "/" in database:
+        raw_database = parts.path.removeprefix("/")
+        if not parts.hostname or not raw_database or "/" in raw_database:
             raise ConfigurationError(f"ProviderAddress {address!r} must be postgresql://host[:port]/database")
+        try:
+            # urlsplit leaves the path percent-encoded; the server knows the database by its decoded name.
+            database = unquote(raw_database, errors="strict")
+        except UnicodeDecodeError:
+            raise ConfigurationError(f"ProviderAddress {address!r}: the database name is not UTF-8") from None
+        if "\x00" in database:
+            raise ConfigurationError(f"ProviderAddress {address!r}: the database name contains a NUL byte")
         try:
             port = parts.port or 5432
         except ValueError:
@@ -61,7 +93,8 @@ class PostgresAddress:
 
 
 async def connect(address: PostgresAddress, credential: Credential) -> psycopg.AsyncConnection[TupleRow]:
-    """A connection logged in as `credential`; raises ProviderRefusedError or TransientError."""
+    """A connection logged in as `credential`; raises ProviderRefusedError (login refused),
+    ConfigurationError (no such database, no CONNECT privilege) or TransientError (anything else)."""
     import psycopg
 
     try:
@@ -76,20 +109,31 @@ async def connect(address: PostgresAddress, credential: Credential) -> psycopg.A
             autocommit=True,
         )
     except psycopg.OperationalError as exc:
-        if _is_auth_failure(exc):
-            raise ProviderRefusedError(
-                f"PostgreSQL {address.scope} refused the login of role {credential.credential_id}"
-            ) from None
-        raise TransientError(f"PostgreSQL {address.scope} unreachable ({exc.__class__.__name__})") from None
+        # The server's text is never passed on: it names only what we sent, but one rule is simpler.
+        raise _classify_connect_failure(exc, address, credential.credential_id) from None
 
 
-def _is_auth_failure(exc: Exception) -> bool:
-    sqlstate = getattr(exc, "sqlstate", None)
-    if sqlstate:
-        return str(sqlstate).startswith(_AUTH_FAILURE_PREFIX)
-    # libpq reports some authentication failures before any SQLSTATE reaches the client.
-    text = str(exc).lower()
-    return "password authentication failed" in text or "does not exist" in text
+def _classify_connect_failure(exc: Exception, address: PostgresAddress, role: str) -> RotationError:
+    """What a failed connection means for the operator; by SQLSTATE when there is one, else by text."""
+    sqlstate = str(getattr(exc, "sqlstate", None) or "")
+    text = str(exc)
+    # PostgreSQL checks the database only after a successful authentication (postinit.c), so a missing
+    # database says the credential is fine and ProviderAddress is wrong.
+    if sqlstate == _UNDEFINED_DATABASE or f'database "{address.database}" does not exist' in text:
+        return ConfigurationError(
+            f'PostgreSQL {address.host}:{address.port}: database "{address.database}" does not exist; '
+            "fix the database in the ProviderAddress tag"
+        )
+    if sqlstate.startswith(_AUTH_FAILURE_CLASS) or any(marker in text for marker in _AUTH_FAILURE_TEXTS):
+        return ProviderRefusedError(f"PostgreSQL {address.scope} refused the login of role {role}")
+    if sqlstate == _INSUFFICIENT_PRIVILEGE or f'permission denied for database "{address.database}"' in text:
+        # The password was accepted, so this is not "the provider refuses the credential" (`accepts` says
+        # False for that, and the engine would retry verification in vain): an operator must grant it.
+        return ConfigurationError(
+            f'PostgreSQL {address.scope}: role {role} may not connect to database "{address.database}" '
+            "(no CONNECT privilege)"
+        )
+    return TransientError(f"PostgreSQL {address.scope} unreachable ({exc.__class__.__name__})")
 
 
 async def accepts(address: PostgresAddress, credential: Credential) -> bool:
@@ -115,7 +159,14 @@ async def set_password(connection: psycopg.AsyncConnection[TupleRow], role: str,
     try:
         await connection.execute(statement)
     except psycopg.errors.InsufficientPrivilege:
-        raise ProviderRefusedError(f"PostgreSQL refused to change the password of role {role}") from None
+        if connection.info.server_version >= _ADMIN_OPTION_SINCE:
+            admin = connection.info.user
+            needs = f"CREATEROLE and ADMIN OPTION on {role} (GRANT {role} TO {admin} WITH ADMIN OPTION)"
+        else:
+            needs = "CREATEROLE"
+        raise ProviderRefusedError(
+            f"PostgreSQL refused to change the password of role {role}: the admin role needs {needs}"
+        ) from None
     except psycopg.errors.UndefinedObject:
         raise ProviderRefusedError(f"PostgreSQL role {role} does not exist") from None
     except psycopg.OperationalError as exc:

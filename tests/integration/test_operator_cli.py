@@ -141,7 +141,7 @@ async def test_emergency_on_a_dual_secret_replaces_both_credentials(
     stack_environ: dict[str, str], vault: SecretClient, postgres: Postgres, leak_check: list[str]
 ) -> None:
     dual = await seed_dual_secret(vault, postgres, leak_check, "cli-emergency", expires_on=NOT_DUE)
-    blue, green = dual.roles
+    blue, green = dual.blue, dual.green
     vault_url = stack_environ["KEYVAULT_URL"]
 
     declined = await run_cli("emergency", vault_url, dual.name, stdin="n\n")
@@ -153,7 +153,7 @@ async def test_emergency_on_a_dual_secret_replaces_both_credentials(
     assert result.json()["credentialsReplaced"] is True
     assert [o["status"] for o in result.json()["outcomes"]] == ["SecretRotated", "SecretRotated"]
 
-    assert not await postgres.logs_in(blue, dual.password), "the exposed password is dead"
+    assert not await postgres.logs_in(blue, dual.blue_password), "the exposed password is dead"
     assert await postgres.has_password(green), "the inactive user got a new password too"
     versions = await readable_values(vault, dual.name)
     leak_check.extend(json.loads(value)["password"] for _, value, _ in versions)
@@ -169,7 +169,7 @@ async def test_rollback_restores_the_previous_dual_credential_and_refuses_a_sing
 ) -> None:
     vault_url = stack_environ["KEYVAULT_URL"]
     dual = await seed_dual_secret(vault, postgres, leak_check, "cli-rollback", expires_on=NOT_DUE)
-    blue, green = dual.roles
+    blue, green = dual.blue, dual.green
     assert (await run_cli("rotate", vault_url, dual.name)).code == 0
     rotated_version, rotated = await _current(vault, dual.name, leak_check)
     assert rotated["username"] == green
@@ -179,7 +179,7 @@ async def test_rollback_restores_the_previous_dual_credential_and_refuses_a_sing
     assert result.json()["restored_from"] == dual.version
     restored_version, restored = await _current(vault, dual.name, leak_check)
     assert restored_version not in (dual.version, rotated_version), "a new version"
-    assert restored == {"username": blue, "password": dual.password}
+    assert restored == {"username": blue, "password": dual.blue_password}
     assert await postgres.logs_in(blue, restored["password"]), "the restored version works"
     tags = (await vault.get_secret(dual.name)).properties.tags or {}
     assert tags["CredentialId"] == blue and tags["AlternateCredentialId"] == green

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -47,6 +48,44 @@ class Postgres:
         async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
             await conn.execute(sql.SQL("CREATE ROLE {} {} {}").format(sql.Identifier(role), options, secret))
         return role, password
+
+    async def admin(self, template: str, *identifiers: str) -> None:
+        """Runs `template` as the superuser, each `{}` filled with an identifier (quoted by psycopg)."""
+        statement = sql.SQL(template).format(*map(sql.Identifier, identifiers))
+        async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
+            await conn.execute(statement)
+
+    async def major(self) -> int:
+        async with await psycopg.AsyncConnection.connect(self.admin_dsn) as conn:
+            return conn.info.server_version // 10000
+
+    async def grant_rotation_admin(self, admin: str, *roles: str) -> None:
+        """The grants docs/tags.md asks for besides CREATEROLE: none before PostgreSQL 16; from 16 on, ADMIN
+        OPTION on each managed role, without inheriting its privileges or being able to SET ROLE to it."""
+        if await self.major() < 16:
+            return
+        grant = sql.SQL("GRANT {} TO {} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE").format(
+            sql.SQL(", ").join(map(sql.Identifier, roles)), sql.Identifier(admin)
+        )
+        async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
+            await conn.execute(grant)
+
+    async def ensure_database(self, name: str) -> None:
+        """A database called `name` (kept between runs: creating one costs more than checking)."""
+        async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
+            cursor = await conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if await cursor.fetchone() is None:
+                await conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+    async def password_scheme(self, role: str) -> str | None:
+        """How the server stores `role`'s password: "SCRAM-SHA-256", "md5", or None without one."""
+        async with await psycopg.AsyncConnection.connect(self.admin_dsn, autocommit=True) as conn:
+            cursor = await conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,))
+            row = await cursor.fetchone()
+        stored = row[0] if row else None
+        if stored is None:
+            return None
+        return "md5" if stored.startswith("md5") else str(stored).split("$", 1)[0]
 
     async def has_password(self, role: str) -> bool:
         """Whether the provider would accept some password for `role` at all."""
@@ -190,23 +229,26 @@ async def seed_role_secret(
 @dataclass(frozen=True)
 class SeededDual:
     name: str
-    roles: tuple[str, str]  # (active, inactive)
+    admin: str
+    blue: str
+    green: str
+    blue_password: str
     version: str
-    password: str  # the active role's
 
 
 async def seed_dual_secret(
     vault: SecretClient, postgres: Postgres, leak: list[str], prefix: str, *, expires_on: datetime | None = None
 ) -> SeededDual:
-    """Two PostgreSQL users (blue active, green without a password yet), an admin secret, and a
-    `postgres-dual-user` secret near expiry (or expiring at `expires_on`)."""
-    import json
-
-    name = unique(prefix)
-    admin, admin_password = await postgres.create_role(f"{prefix.replace('-', '_')}_admin", createrole=True)
-    blue, blue_password = await postgres.create_role(f"{prefix.replace('-', '_')}_blue")
-    green, _ = await postgres.create_role(f"{prefix.replace('-', '_')}_green", with_password=False)
+    """An admin role with the grants docs/tags.md asks for on this server's version, `blue` (current, with a
+    password) and `green` (no password yet), the admin secret, and a `postgres-dual-user` secret near expiry
+    (or expiring at `expires_on`)."""
+    role_prefix = prefix.replace("-", "_")
+    admin, admin_password = await postgres.create_role(f"{role_prefix}_admin", createrole=True)
+    blue, blue_password = await postgres.create_role(f"{role_prefix}_blue")
+    green, _ = await postgres.create_role(f"{role_prefix}_green", with_password=False)
+    await postgres.grant_rotation_admin(admin, blue, green)
     leak.extend([admin_password, blue_password])
+    name = unique(prefix)
     await vault.set_secret(f"{name}-admin", admin_password, tags={"CredentialId": admin})
     secret = await vault.set_secret(
         name,
@@ -221,4 +263,5 @@ async def seed_dual_secret(
         },
         expires_on=expires_on or near_expiry(),
     )
-    return SeededDual(name, (blue, green), secret.properties.version or "", blue_password)
+    assert secret.properties.version
+    return SeededDual(name, admin, blue, green, blue_password, secret.properties.version)
