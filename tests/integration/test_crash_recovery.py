@@ -54,7 +54,7 @@ async def _seed(
         value = (await vault.get_secret(name)).value or ""
     else:
         dual = await seed_dual_secret(vault, postgres, leak, "crash-dual")
-        name, roles, value, version = dual.name, list(dual.roles), dual.password, dual.version
+        name, roles, value, version = dual.name, [dual.blue, dual.green], dual.blue_password, dual.version
     body = json.dumps(key_vault_event(env["KEYVAULT_URL"], name, version))
     return Scenario(name, roles, body, roles[0], value)
 
