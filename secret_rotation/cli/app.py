@@ -62,7 +62,7 @@ JSON = click.option("--json", "as_json", is_flag=True, help="machine-readable ou
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    render.err.print(f"[red]error:[/red] {message}")
+    render.err.print(f"[red]error:[/red] {message}", soft_wrap=True)
     sys.exit(code)
 
 

@@ -89,16 +89,16 @@ def outcome(result: Outcome) -> None:
         line += f" {result.from_version or '-'} → {result.to_version or '-'}"
     if result.step:
         line += f" at step {result.step}"
-    out.print(line)
+    out.print(line, soft_wrap=True)
     if result.reason:
-        out.print(f"  {result.reason}")
+        out.print(f"  {result.reason}", soft_wrap=True)
     out.print(f"  correlation id {result.correlation_id}", style="dim")
 
 
 def answer(result: Answer) -> None:
     style = "green" if result.status == 202 else "red"
     body = result.body
-    out.print(f"[{style}]{result.status}[/{style}] {body.get('error') or 'enqueued'}")
+    out.print(f"[{style}]{result.status}[/{style}] {body.get('error') or 'enqueued'}", soft_wrap=True)
     out.print(f"  correlation id {body.get('correlationId')}", style="dim")
 
 
@@ -129,4 +129,4 @@ def status(result: SecretStatus) -> None:
         )
     else:
         out.print("no rotation pending")
-    out.print(f"last outcome: {result.last_outcome}")
+    out.print(f"last outcome: {result.last_outcome}", soft_wrap=True)
