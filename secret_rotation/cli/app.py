@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
 import click
+from rich.markup import escape
 
 from secret_rotation.cli import render
 from secret_rotation.cli.connect import STACK_ENV_VAR, EnvironmentProblem, open_parts, stack_env_path, use_stack_env
@@ -62,7 +63,7 @@ JSON = click.option("--json", "as_json", is_flag=True, help="machine-readable ou
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    render.err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    render.err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     sys.exit(code)
 
 

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from secret_rotation.on_demand import Answer
@@ -53,14 +54,14 @@ def _when(value: datetime | None) -> str:
 
 
 def plan(result: Plan) -> None:
-    table = Table(title=f"Rotation plan for {result.vault_url}", title_justify="left")
+    table = Table(title=escape(f"Rotation plan for {result.vault_url}"), title_justify="left")
     for column in ("secret", "rotator", "pattern", "expires (UTC)", "rotates", "problems"):
         table.add_column(column, overflow="fold")
     for entry in result.entries:
-        problems = "\n".join(f"[red]✗[/red] {problem}" for problem in entry.problems) or "[green]✓ none[/green]"
+        problems = "\n".join(f"[red]✗[/red] {escape(problem)}" for problem in entry.problems) or "[green]✓ none[/green]"
         table.add_row(
-            entry.name,
-            entry.rotator or "-",
+            escape(entry.name),
+            escape(entry.rotator or "-"),
             entry.pattern or "-",
             _when(entry.expires_on),
             entry.when,
@@ -75,7 +76,8 @@ def plan(result: Plan) -> None:
 
 
 def progress(name: str, step: str, version: str) -> None:
-    line = f"[cyan]•[/cyan] {name}: [bold]{step}[/bold] ({version[:12]}): {STEP_TEXT.get(step, step)}"
+    text = escape(f"{name}: {step} ({version[:12]}): {STEP_TEXT.get(step, step)}")
+    line = f"[cyan]•[/cyan] {text}"
     err.print(line, soft_wrap=True)  # one line per step, whatever the width: scripts may read it
 
 
@@ -84,29 +86,29 @@ _STYLE = {Status.ROTATED: "green", Status.FAILED: "red", Status.DEFERRED: "yello
 
 def outcome(result: Outcome) -> None:
     style = _STYLE.get(result.status, "white")
-    line = f"[{style}]{result.status.value}[/{style}] {result.secret_name or ''}"
+    text = result.secret_name or ""
     if result.from_version or result.to_version:
-        line += f" {result.from_version or '-'} → {result.to_version or '-'}"
+        text += f" {result.from_version or '-'} → {result.to_version or '-'}"
     if result.step:
-        line += f" at step {result.step}"
-    out.print(line, soft_wrap=True)
+        text += f" at step {result.step}"
+    out.print(f"[{style}]{result.status.value}[/{style}] {escape(text)}", soft_wrap=True)
     if result.reason:
-        out.print(f"  {result.reason}", soft_wrap=True)
+        out.print(f"  {escape(result.reason)}", soft_wrap=True)
     out.print(f"  correlation id {result.correlation_id}", style="dim")
 
 
 def answer(result: Answer) -> None:
     style = "green" if result.status == 202 else "red"
     body = result.body
-    out.print(f"[{style}]{result.status}[/{style}] {body.get('error') or 'enqueued'}", soft_wrap=True)
+    out.print(f"[{style}]{result.status}[/{style}] {escape(str(body.get('error') or 'enqueued'))}", soft_wrap=True)
     out.print(f"  correlation id {body.get('correlationId')}", style="dim")
 
 
 def status(result: SecretStatus) -> None:
     if not result.exists:
-        out.print(f"[red]{result.name} does not exist in {result.vault_url}[/red]")
+        out.print(f"[red]{escape(result.name)} does not exist in {escape(result.vault_url)}[/red]")
         return
-    table = Table(title=f"{result.name} in {result.vault_url}", title_justify="left")
+    table = Table(title=escape(f"{result.name} in {result.vault_url}"), title_justify="left")
     for column in ("version", "created (UTC)", "expires (UTC)", "enabled", "credential", "written by", "from"):
         table.add_column(column, overflow="fold")
     for row in result.history:
@@ -115,18 +117,16 @@ def status(result: SecretStatus) -> None:
             _when(row.created_on),
             _when(row.expires_on),
             "yes" if row.enabled else "[dim]no[/dim]",
-            row.credential_id or "-",
-            row.origin + (f" {row.rotation_id[:12]}" if row.rotation_id else ""),
+            escape(row.credential_id or "-"),
+            escape(row.origin + (f" {row.rotation_id[:12]}" if row.rotation_id else "")),
             (row.rotated_from or "-")[:12],
         )
     out.print(table)
     if result.pending:
         pending = result.pending
         style = "red" if pending.stuck else "yellow"
-        out.print(
-            f"[{style}]pending[/{style}] rotation {pending.rotation_id} at step {pending.step} "
-            f"since {_when(pending.since)} (base version {pending.base_version})"
-        )
+        detail = f"rotation {pending.rotation_id} at step {pending.step} since {_when(pending.since)}"
+        out.print(f"[{style}]pending[/{style}] {escape(detail)} (base version {pending.base_version})", soft_wrap=True)
     else:
         out.print("no rotation pending")
-    out.print(f"last outcome: {result.last_outcome}", soft_wrap=True)
+    out.print(f"last outcome: {escape(result.last_outcome)}", soft_wrap=True)
