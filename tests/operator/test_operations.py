@@ -1,0 +1,59 @@
+"""Operator operations on the in-memory ports (fast): what `plan` and `status` say about an open rotation,
+and what `rollback` refuses before it writes anything."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from secret_rotation.operations.plan import plan_vault
+from secret_rotation.operations.rollback import Rollback, RollbackRefused
+from secret_rotation.operations.rotate_now import rotate_once
+from secret_rotation.operations.status import secret_status
+from secret_rotation.outcomes import OutcomeReporter, Status
+from tests.unit.conftest import NOW, World
+from tests.unit.fakes import VAULT, InMemoryStores, RecordingSink
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+@pytest.fixture
+def reporter() -> OutcomeReporter:
+    return OutcomeReporter(RecordingSink())
+
+
+async def test_plan_and_status_show_an_open_rotation_at_its_step(world: World, reporter: OutcomeReporter) -> None:
+    await world.seed_single("db")
+    world.provider.refuse_changes = True  # the rotation stops at apply, its pending record open at `created`
+    outcome = await rotate_once(world.engine, reporter, VAULT, "db")
+    assert (outcome.status, outcome.step) == (Status.FAILED, "apply")
+
+    plan = await plan_vault(world.store, world.registry, world.scopes, clock=lambda: NOW)
+    assert [(e.name, e.when, e.problems) for e in plan.entries] == [("db", "in progress (created)", ())]
+    assert plan.untagged == () and plan.ok, "the pending record is shown through its secret, not as one"
+
+    status = await secret_status(world.store, "db", stuck_after=timedelta(hours=1))
+    assert status.pending is not None and status.pending.step == "created"
+    assert "in progress at step created" in status.last_outcome
+    assert [row.origin for row in status.history] == ["outside the service"]
+
+
+async def test_rollback_refuses_before_writing(world: World, reporter: OutcomeReporter) -> None:
+    rollback = Rollback(InMemoryStores(world.store), world.registry, world.scopes, world.lock, reporter)
+    await world.seed_single("db")
+    with pytest.raises(RollbackRefused, match="single-credential"):
+        await rollback.run(VAULT, "db")
+
+    await world.seed_dual("dual")
+    with pytest.raises(RollbackRefused, match="not written by a rotation"):
+        await rollback.run(VAULT, "dual")
+    assert (await rotate_once(world.engine, reporter, VAULT, "dual")).status is Status.ROTATED
+    world.provider.passwords["blue"] = "changed-behind-our-back"  # the previous credential no longer logs in
+    versions = len(world.store.versions["dual"])
+    with pytest.raises(RollbackRefused, match="no longer accepts"):
+        await rollback.run(VAULT, "dual")
+    assert len(world.store.versions["dual"]) == versions, "nothing written without a working login"
