@@ -1,17 +1,18 @@
 """The rotation protocol: one state machine for every rotator (docs/protocol.md draws it and counts
 its Key Vault requests).
 
-    start -> (preflight) -> CREATED -> APPLIED -> VERIFIED -> (promote) -> COMPLETED
+    start -> (preflight) -> CREATED -> (record writable?) -> APPLIED -> (verify, promote) -> COMPLETED
 
 - load:      the secret's current version (a versionless get: Key Vault's own definition of current) and
              the pending record's state (its version listing: tags and `enabled`, no values);
 - preflight: everything promotion and completion need, checked before anything is written (`preflight`);
 - create:    the new credential is written to the pending record in Key Vault *before* the provider
              changes, so no credential the provider accepts ever exists only in memory (CREATE 1 of 2);
-- apply:     the rotator changes the provider; on resume it is skipped when the provider already accepts
-             the pending credential (a crash after the change);
+- apply:     first a no-op update proves the pending record may be updated (its later steps need it);
+             then the rotator changes the provider; on resume it is skipped when the provider already
+             accepts the pending credential (a crash after the change);
 - verify:    the pending value, as read back from Key Vault with our identity (once per run, before apply),
-             is used for a real login;
+             is used for a real login (repeated on resume: a login is cheaper than recording it);
 - promote:   a new version of the secret with that value, carried-over tags, the rotator's tag changes,
              `RotationId` and `expires = now + ValidityPeriodDays` (CREATE 2 of 2); recognised on resume by
              `RotationId`;
@@ -125,7 +126,7 @@ class RotationEngine:
             config, rotator = self._configure(name, current)
             run.step = "preflight"
             preflight.check(name, current.tags, config, rotator, content_type=current.content_type)
-            await preflight.check_write_access(run.store, name, current.version)
+            await preflight.check_write_access(run.store, name, current.version, needed_for="promote")
             record = await self._create(run, current, config, rotator, state)
         elif record.base_version != current.version:
             if current.tags.get(Tag.ROTATION_ID) != record.rotation_id:
@@ -192,10 +193,9 @@ class RotationEngine:
         # Key Vault's copy of the pending value (read once per run, in `_apply` or here): verified, then promoted.
         stored_value = await run.pending.value(record)
         run.redactor.remember(stored_value)
-        if record.step is Step.APPLIED:
+        if record.step is Step.APPLIED:  # (a record left `verified` by an earlier version goes straight on)
             run.step = "verify"
             await self._verify_login(rotator, config, rotator.parse(record.credential_id, stored_value))
-            record = await run.pending.advance(record, Step.VERIFIED)
         run.step = "promote"
         await run.store.set(
             run.event.secret_name,
@@ -220,6 +220,12 @@ class RotationEngine:
         # A record written by this very run cannot have been applied yet: no login to find out.
         if not record.created_here and await rotator.accepts(config, new):
             return  # applied before a crash; changing it again would gain nothing
+        # The steps after apply update the record: prove that is allowed while the provider is untouched.
+        run.step = "preflight"
+        await preflight.check_write_access(
+            run.store, pending_name(record.secret_name), record.version, needed_for="advance and close the record"
+        )
+        run.step = "apply"
         admin = await self._admin_credential(run, config)
         await rotator.apply(
             ApplyRequest(

@@ -36,7 +36,9 @@ MAX_SECRET_NAME = 127
 
 
 class Step(Enum):
-    """Progress of a rotation; each value names the last step that finished."""
+    """Progress of a rotation; each value names the last step that finished. `verified` is no longer
+    written (verifying again on resume costs a login, recording it a Key Vault request each time) but
+    is still read, for records written by earlier versions."""
 
     CREATED = "created"
     APPLIED = "applied"

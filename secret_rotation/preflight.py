@@ -6,8 +6,10 @@ Two parts, so the operator's `plan` dry run can reuse the first without touching
 - pure checks (no I/O): the secret's tags parse into a `RotationConfig` the rotator accepts, inside the
   allowed scopes; the promoted version's tags and the pending record's tags fit Key Vault's tag limits;
   the names fit. `configure` and `problems` / `check` are plain functions.
-- I/O check: `check_write_access` proves the identity may update the secret, with a properties update
-  that changes nothing (docs/protocol.md, "Preflight", says what that proves and what it cannot).
+- I/O check: `check_write_access` proves the identity may update a secret, with a properties update
+  that changes nothing (docs/protocol.md, "Preflight", says what that proves and what it cannot). The
+  engine runs it on the secret before the pending record is created, and on the pending record right
+  after (before `apply`).
 
 Key Vault's limits, from Microsoft's documentation (articles/key-vault/secrets/about-secrets.md, "Secret
 tags"): "Key Vault supports up to 15 tags, each of which can have a 256 character name and a 256
@@ -101,7 +103,7 @@ def problems(
         promoted_problems[0] += f" (a rotated secret may carry at most {USER_TAG_BUDGET} tags of its own, it has {own})"
     found += promoted_problems
     target = rotator.target_credential_id(config)
-    record = pending_tags(secret_name, _ID_PLACEHOLDER, _ID_PLACEHOLDER, target, Step.VERIFIED)
+    record = pending_tags(secret_name, _ID_PLACEHOLDER, _ID_PLACEHOLDER, target, Step.COMPLETED)
     found += tag_problems(f"secret {secret_name}'s pending record", record)
     if content_type is not None and len(content_type) > MAX_CONTENT_TYPE:
         found.append(f"secret {secret_name}: content type longer than {MAX_CONTENT_TYPE} characters")
@@ -121,16 +123,17 @@ def check(
         raise ConfigurationError("preflight: " + "; ".join(found))
 
 
-async def check_write_access(store: SecretStore, secret_name: str, version: str) -> None:
-    """Prove the identity may update the secret: a properties update that changes nothing.
+async def check_write_access(store: SecretStore, secret_name: str, version: str, *, needed_for: str) -> None:
+    """Prove the identity may update a secret: a properties update of `version` that changes nothing.
 
-    It needs `Microsoft.KeyVault/vaults/secrets/update/action` on the secret, so per-secret role
-    assignments that leave the secret out are caught here, before the provider changes. It cannot prove
-    `setSecret/action` (the promotion's CREATE): no request proves that without writing a version.
+    It needs `Microsoft.KeyVault/vaults/secrets/update/action` on that secret, so per-secret role
+    assignments that leave it out are caught before the provider changes. For the pending record that
+    is exactly what its later steps need; for the secret it stands in for `setSecret/action` (the
+    promotion's CREATE), which no request can prove without writing a version.
     """
     try:
         await store.update(secret_name, version)
     except AccessDeniedError as exc:
         raise AccessDeniedError(
-            f"preflight: the identity may not write secret {secret_name}, so promotion would fail ({exc})"
+            f"preflight: the identity may not write secret {secret_name}, needed to {needed_for} ({exc})"
         ) from None

@@ -8,7 +8,8 @@ whose pending record is open and has not moved for longer than `ROTATION_STUCK_A
 are Key Vault events in the Event Grid schema without a version: the worker resolves the current
 version under the secret's lock, so the job cannot name a version that is no longer current, and they
 take the same idempotent path as delivered ones. Enqueues run concurrently, at most
-`ENQUEUE_CONCURRENCY` at a time. A vault configured under several spellings of its URL is swept once.
+`ENQUEUE_CONCURRENCY` at a time. A vault configured under several URLs (spellings, or its public and
+private-link names) is swept once.
 """
 
 from __future__ import annotations
@@ -33,14 +34,20 @@ logger = logging.getLogger("secret_rotation")
 ENQUEUE_CONCURRENCY = 16
 
 
+# Key Vault's DNS zones: a vault `kv` answers as kv.vault.azure.net and, through a private endpoint, as
+# kv.privatelink.vaultcore.azure.net; names are unique per cloud, so one name is one vault.
+_KEY_VAULT_ZONES = (".vault.azure.net", ".vaultcore.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net")
+
+
 def unique_vaults(vaults: tuple[str, ...]) -> list[str]:
-    """Each vault once: URLs that differ only in case, a trailing slash or an explicit :443 are one vault."""
+    """Each vault once: URLs differing only in case, a trailing slash or an explicit :443, and a vault's
+    public and private-link names, are one vault (the first URL configured is the one used)."""
     seen: dict[str, str] = {}
     for url in vaults:
         parts = urlsplit(url.strip())
         host = (parts.hostname or "").lower()
         port = parts.port if parts.port not in (None, 443) else None
-        key = f"{host}:{port}" if port else host
+        key = host.split(".")[0] if host.endswith(_KEY_VAULT_ZONES) and not port else f"{host}:{port or 443}"
         seen.setdefault(key, url.strip().rstrip("/"))
     return list(seen.values())
 

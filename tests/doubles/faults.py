@@ -1,6 +1,7 @@
 """Fault-injecting reverse proxy of the local stack, put in front of the Key Vault and identity doubles.
 
-Tests schedule throttling (429 + Retry-After), outages (503), connection resets and delays through a
+Tests schedule throttling (429, with or without Retry-After), conflicts (409), outages (503), connection
+resets and delays through a
 control API on the proxy itself, then drive the real SDKs through the proxy's URL; everything else is
 forwarded (method, path, query, headers minus hop-by-hop, body) and the answer streams back unchanged.
 The Host header is rewritten to the upstream's authority, so the Key Vault double serves the same vault
@@ -8,11 +9,15 @@ as the direct URL, and `X-Forwarded-Host`/`-Proto` carry what the client used so
 
 Control API (never forwarded; see `faults_rules` for the rule semantics):
     PUT /__faults {"rules": [{"match": {"method", "path_regex"}, "action": "status"|"reset"|"delay",
-                   "status", "retry_after", "delay_seconds", "times", "every", "code", "forward_first"}]}
-                           replace the schedule
+                   "status", "retry_after", "delay_seconds", "times", "every", "code", "inner_code",
+                   "message", "forward_first"}]}
+                           replace the schedule. A "status" rule answers Key Vault's error shape
+                           {"error": {"code", "message", "innererror": {"code": inner_code}}}; code and
+                           message default to Key Vault's for 409 (Conflict), 429 (Throttled, no
+                           Retry-After unless retry_after is set) and 503.
     GET /__faults          the schedule with per-rule counters
     DELETE /__faults       clear the schedule
-    GET /__faults/stats    {"forwarded", "injected": {"429", "503", "reset", "delay", ...}, "by_rule"}
+    GET /__faults/stats    {"forwarded", "injected": {"409", "429", "503", "reset", "delay", ...}, "by_rule"}
     POST /__faults/stats/reset
 
 Only method, path and status are logged: bodies and query strings carry secrets and tokens.
@@ -79,8 +84,13 @@ class Proxy:
 PROXY = web.AppKey("proxy", Proxy)
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, inner: str | None = None
+) -> web.Response:
+    error: dict[str, object] = {"code": code, "message": message}
+    if inner:
+        error["innererror"] = {"code": inner}
+    return web.json_response({"error": error}, status=status, headers=headers)
 
 
 def _drop_hop_by_hop(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -149,7 +159,7 @@ async def _inject(request: web.Request, proxy: Proxy, rule: Rule) -> web.StreamR
         # Nothing can be written any more; aiohttp takes a cancelled handler as a gone client and stays quiet.
         raise asyncio.CancelledError
     status = rule.status or 500
-    return _error(status, rule.error_code(), "injected", rule.retry_after_header())
+    return _error(status, rule.error_code(), rule.error_message(), rule.retry_after_header(), rule.inner_code)
 
 
 def _forward_headers(request: web.Request, proxy: Proxy) -> list[tuple[str, str]]:

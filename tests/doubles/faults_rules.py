@@ -18,7 +18,17 @@ from typing import Any
 
 ACTIONS = ("status", "reset", "delay")
 # Key Vault's codes for the faults tests inject most; other statuses fall back to the reason phrase.
-ERROR_CODES = {429: "Throttled", 503: "ServiceUnavailable"}
+ERROR_CODES = {409: "Conflict", 429: "Throttled", 503: "ServiceUnavailable"}
+# Key Vault's own wording where it is known; a rule's "message" replaces it.
+ERROR_MESSAGES = {
+    # A recorded 429 (Azure Key Vault, VaultRequestTypeLimitReached), answered without Retry-After.
+    429: "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached",
+    # Microsoft Learn, "Common error codes for Azure Key Vault": ConflictError.
+    409: (
+        "You're requesting multiple operations on the same item. It's recommended to sequence operations or "
+        "to implement retry logic."
+    ),
+}
 MAX_DELAY_SECONDS = 300.0
 
 
@@ -51,6 +61,8 @@ class Rule:
     times: int | None = None
     every: int | None = None
     code: str | None = None
+    inner_code: str | None = None
+    message: str | None = None
     forward_first: bool = False
     matched: int = 0
     applied: int = 0
@@ -81,14 +93,7 @@ class Rule:
         rule.every = _number(spec, "every", where, integer=True, minimum=1)
         rule.retry_after = _number(spec, "retry_after", where, integer=False, minimum=0)
         if action == "status":
-            status = _number(spec, "status", where, integer=True, minimum=400)
-            if status is None or status > 599:
-                raise RuleError(f"{where}.status must be an HTTP error status (400-599) for action 'status'")
-            rule.status = status
-            code = spec.get("code")
-            if code is not None and not isinstance(code, str):
-                raise RuleError(f"{where}.code must be a string")
-            rule.code = code
+            rule._parse_answer(spec, where)
         forward_first = spec.get("forward_first", False)
         if not isinstance(forward_first, bool) or (forward_first and action == "delay"):
             raise RuleError(f"{where}.forward_first must be a boolean, and only for 'status' or 'reset'")
@@ -99,6 +104,18 @@ class Rule:
                 raise RuleError(f"{where}.delay_seconds must be a number of at most {MAX_DELAY_SECONDS:g}")
             rule.delay_seconds = float(delay)
         return rule
+
+    def _parse_answer(self, spec: dict[str, Any], where: str) -> None:
+        """The status and the error body of a "status" rule."""
+        status = _number(spec, "status", where, integer=True, minimum=400)
+        if status is None or status > 599:
+            raise RuleError(f"{where}.status must be an HTTP error status (400-599) for action 'status'")
+        self.status = status
+        for key in ("code", "inner_code", "message"):
+            text = spec.get(key)
+            if text is not None and not isinstance(text, str):
+                raise RuleError(f"{where}.{key} must be a string")
+        self.code, self.inner_code, self.message = spec.get("code"), spec.get("inner_code"), spec.get("message")
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method != method.upper():
@@ -122,6 +139,9 @@ class Rule:
         if self.code:
             return self.code
         return ERROR_CODES.get(status) or HTTPStatus(status).phrase.replace(" ", "")
+
+    def error_message(self) -> str:
+        return self.message or ERROR_MESSAGES.get(self.status or 500, "injected")
 
     def retry_after_header(self) -> dict[str, str]:
         if self.retry_after is None:
@@ -160,7 +180,7 @@ class Schedule:
         self.injected.clear()
 
     def stats(self) -> dict[str, Any]:
-        injected = {"429": 0, "503": 0, "reset": 0, "delay": 0}
+        injected = {"409": 0, "429": 0, "503": 0, "reset": 0, "delay": 0}
         injected.update(self.injected)
         by_rule = [rule.report(i) for i, rule in enumerate(self.rules)]
         return {"forwarded": self.forwarded, "injected": injected, "by_rule": by_rule}

@@ -44,7 +44,9 @@ async def time_shift(request: web.Request) -> web.Response:
         raise bad("seconds must be an integer query parameter.") from exc
     shifted = 0
     for store in _selected(request):
-        for secret in store.secrets.values():
+        for deleted in store.deleted.values():
+            deleted.deleted_date -= seconds
+        for secret in [*store.secrets.values(), *(d.secret for d in store.deleted.values())]:
             for v in secret.versions:
                 v.shift(seconds)
                 shifted += 1
@@ -93,6 +95,23 @@ async def delete_policy(request: web.Request) -> web.Response:
     return web.json_response(store.policy.report())
 
 
+def _protection(store: VaultStore) -> web.Response:
+    return web.json_response({"enabled": store.purge_protection, "recoveryLevel": store.recovery_level})
+
+
+async def get_purge_protection(request: web.Request) -> web.Response:
+    return _protection(_one(request))
+
+
+async def put_purge_protection(request: web.Request) -> web.Response:
+    store, body = _one(request), await _body(request)
+    if not isinstance(body, dict) or set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
+        raise bad('the body must be {"enabled": true|false}')
+    # Azure never turns purge protection off again; the double allows it so tests can reset a vault.
+    store.purge_protection = body["enabled"]
+    return _protection(store)
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/management/time-shift", time_shift)
@@ -104,3 +123,5 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/management/policy", get_policy, allow_head=False)
     r.add_put("/management/policy", put_policy)
     r.add_delete("/management/policy", delete_policy)
+    r.add_get("/management/purge-protection", get_purge_protection, allow_head=False)
+    r.add_put("/management/purge-protection", put_purge_protection)

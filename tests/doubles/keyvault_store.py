@@ -20,8 +20,20 @@ from aiohttp import web
 from tests.doubles.keyvault_errors import bad
 from tests.doubles.keyvault_rules import Policy, Rbac
 
-OPERATIONS = ("set", "get", "update", "list", "list_versions", "delete")
+OPERATIONS = (
+    "set",
+    "get",
+    "update",
+    "list",
+    "list_versions",
+    "delete",
+    "get_deleted",
+    "list_deleted",
+    "recover",
+    "purge",
+)
 DEFAULT_PORTS = {"http": 80, "https": 443}
+API_VERSION_COUNT = "api-version:"  # counter key prefix: requests per accepted api-version
 
 
 @dataclass
@@ -52,6 +64,14 @@ class Secret:
 
 
 @dataclass
+class Deleted:
+    """A soft-deleted secret with all its versions, recoverable until purged."""
+
+    secret: Secret
+    deleted_date: int
+
+
+@dataclass
 class VaultStore:
     """The secrets and request counters of one vault."""
 
@@ -60,6 +80,13 @@ class VaultStore:
     counts: Counter[str] = field(default_factory=Counter)
     rbac: Rbac = field(default_factory=Rbac)
     policy: Policy = field(default_factory=Policy)
+    deleted: dict[str, Deleted] = field(default_factory=dict)
+    purge_protection: bool = False
+
+    @property
+    def recovery_level(self) -> str:
+        # Soft delete is always on; purge protection takes "Purgeable" away (REST spec DeletionRecoveryLevel).
+        return "Recoverable" if self.purge_protection else "Recoverable+Purgeable"
 
 
 def normalize_authority(raw: str, scheme: str = "https") -> str:
@@ -98,18 +125,20 @@ class Vaults:
 VAULTS = web.AppKey("vaults", Vaults)
 
 
-def attributes(v: Version) -> dict[str, Any]:
+def attributes(v: Version, recovery_level: str = "Recoverable+Purgeable") -> dict[str, Any]:
     attrs: dict[str, Any] = {"enabled": v.enabled}
     if v.nbf is not None:
         attrs["nbf"] = v.nbf
     if v.exp is not None:
         attrs["exp"] = v.exp
     attrs.update(created=v.created, updated=v.updated)
-    attrs.update(recoveryLevel="Recoverable+Purgeable", recoverableDays=90)
+    attrs.update(recoveryLevel=recovery_level, recoverableDays=90)
     return attrs
 
 
-def item(ident: str, v: Version, value: str | None = None) -> dict[str, Any]:
+def item(
+    ident: str, v: Version, value: str | None = None, recovery_level: str = "Recoverable+Purgeable"
+) -> dict[str, Any]:
     """A SecretBundle (with value) or SecretItem (without) as Key Vault serializes it."""
     body: dict[str, Any] = {} if value is None else {"value": value}
     body["id"] = ident
@@ -117,7 +146,7 @@ def item(ident: str, v: Version, value: str | None = None) -> dict[str, Any]:
         body["contentType"] = v.content_type
     if v.tags is not None:
         body["tags"] = v.tags
-    body["attributes"] = attributes(v)
+    body["attributes"] = attributes(v, recovery_level)
     return body
 
 
@@ -150,13 +179,21 @@ def apply_common(v: Version, body: dict[str, Any]) -> None:
             setattr(v, key, attrs[key])
 
 
-def count_summary(stores: list[VaultStore]) -> dict[str, int]:
-    """Per-operation request counts summed over `stores`, plus unauthorized and total."""
+def count_summary(stores: list[VaultStore]) -> dict[str, Any]:
+    """Per-operation request counts summed over `stores`, plus unauthorized, forbidden, total and the
+    authenticated requests per api-version."""
     total: Counter[str] = Counter()
     for store in stores:
         total.update(store.counts)
-    body = {op: total[op] for op in OPERATIONS}
-    return dict(body, unauthorized=total["unauthorized"], forbidden=total["forbidden"], total=sum(body.values()))
+    body: dict[str, Any] = {op: total[op] for op in OPERATIONS}
+    api_versions = {k.removeprefix(API_VERSION_COUNT): n for k, n in total.items() if k.startswith(API_VERSION_COUNT)}
+    return dict(
+        body,
+        unauthorized=total["unauthorized"],
+        forbidden=total["forbidden"],
+        total=sum(body.values()),
+        apiVersions=api_versions,
+    )
 
 
 def now() -> int:

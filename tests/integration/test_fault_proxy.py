@@ -112,7 +112,7 @@ async def test_set_and_get_through_proxy_reach_the_direct_vault(
     assert [p.id for p in listed] == [stored.id]
     stats = await kv_faults.stats()
     assert stats["forwarded"] == 3
-    assert stats["injected"] == {"429": 0, "503": 0, "reset": 0, "delay": 0}
+    assert stats["injected"] == {"409": 0, "429": 0, "503": 0, "reset": 0, "delay": 0}
 
 
 async def test_paging_next_links_stay_on_the_proxy(faulty: SecretClient, stack_env: dict[str, str], kv_faults: Faults):
@@ -150,6 +150,58 @@ async def test_throttling_surfaces_as_429_with_retry_after(faulty: SecretClient,
     stats = await kv_faults.stats()
     assert stats["injected"]["429"] == 1 and stats["forwarded"] == 2
     assert stats["by_rule"][0]["matched"] == 2 and stats["by_rule"][0]["applied"] == 1
+
+
+async def test_throttling_without_retry_after_as_key_vault_sends_it(faulty: SecretClient, kv_faults: Faults):
+    """A 429 recorded from Key Vault (vcsjones/AzureSignTool#219, full headers) carries no Retry-After:
+    `{"error":{"code":"Throttled","message":"Request was not processed because too many requests were
+    received. Reason: VaultRequestTypeLimitReached"}}`; Microsoft's throttling guidance then says to back
+    off exponentially (Azure Key Vault throttling guidance)."""
+    name = _name()
+    await faulty.set_secret(name, uuid.uuid4().hex)
+    await kv_faults.schedule({"match": {"method": "GET", "path_regex": SECRETS}, "action": "status", "status": 429})
+    with pytest.raises(HttpResponseError) as info:
+        await faulty.get_secret(name)
+    assert info.value.status_code == 429 and "Retry-After" not in _headers(info.value)
+    error = info.value.error
+    assert error is not None and error.code == "Throttled"
+    assert error.message == (
+        "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"
+    )
+
+
+async def test_conflicts_surface_as_409_with_key_vault_codes(faulty: SecretClient, kv_faults: Faults):
+    """Key Vault answers 409 `Conflict` for concurrent operations on one item ("It's recommended to
+    sequence operations or to implement retry logic", Microsoft Learn, Common error codes for Azure Key
+    Vault: ConflictError) and for a name that is deleted but recoverable (inner error
+    `ObjectIsDeletedButRecoverable`, see tests/doubles_fidelity/test_keyvault_soft_delete.py); a rule
+    gives either, with `inner_code` and `message` when the default is not the one wanted."""
+    name = _name()
+    await kv_faults.schedule(
+        {"match": {"method": "PATCH"}, "action": "status", "status": 409, "times": 1},
+        {
+            "match": {"method": "PUT"},
+            "action": "status",
+            "status": 409,
+            "inner_code": "ObjectIsDeletedButRecoverable",
+            "message": f"Secret {name} is currently in a deleted but recoverable state, and its name cannot be reused",
+            "times": 1,
+        },
+    )
+    with pytest.raises(HttpResponseError) as deleted:
+        await faulty.set_secret(name, uuid.uuid4().hex)
+    error = deleted.value.error
+    assert deleted.value.status_code == 409 and error is not None and error.code == "Conflict"
+    assert error.innererror.get("code") == "ObjectIsDeletedButRecoverable" and name in str(error.message)
+
+    await faulty.set_secret(name, uuid.uuid4().hex)  # the rule is used up
+    with pytest.raises(HttpResponseError) as busy:
+        await faulty.update_secret_properties(name, tags={"a": "b"})
+    error = busy.value.error
+    assert busy.value.status_code == 409 and error is not None and error.code == "Conflict"
+    assert not error.innererror and "sequence operations or to implement retry logic" in str(error.message)
+    assert (await kv_faults.stats())["injected"]["409"] == 2
+    await kv_faults._call("PUT", body={"rules": [{"action": "status", "status": 409, "inner_code": 7}]}, expect=400)
 
 
 async def test_unavailable_surfaces_as_503(faulty: SecretClient, kv_faults: Faults):

@@ -263,9 +263,11 @@ async def test_delete_then_recreate(client: SecretClient):
     await client.set_secret(name, uuid.uuid4().hex)
     await client.set_secret(name, uuid.uuid4().hex)
     deleted = await client.delete_secret(name)
-    assert deleted.name == name and deleted.recovery_id is None
+    assert deleted.name == name and deleted.recovery_id is not None  # soft delete: recoverable
     with pytest.raises(ResourceNotFoundError):
         await client.get_secret(name)
+    # The name stays reserved until the deleted secret is purged (tests/doubles_fidelity/test_keyvault_soft_delete.py).
+    await client.purge_deleted_secret(name)
     value = uuid.uuid4().hex
     await client.set_secret(name, value)
     _assert_same_value((await client.get_secret(name)).value, value)

@@ -71,10 +71,20 @@ async def test_the_tag_budget_is_checked_before_the_provider_changes(
     assert await postgres.logs_in(seeded.role, password), "the provider's credential is unchanged"
 
 
-@pytest.mark.parametrize(("denied", "step"), [("secret", "preflight"), ("pending record", "create")])
+@pytest.mark.parametrize(
+    ("denied", "operations", "step", "record"),
+    [
+        ("secret", ["write"], "preflight", []),
+        ("pending record", ["write"], "create", []),
+        # A custom role with setSecret but not update: the record is created, then refused before apply.
+        ("pending record", ["update"], "preflight", [(True, "created")]),
+    ],
+)
 async def test_an_identity_that_may_not_write_is_refused_before_the_provider_changes(
     denied: str,
+    operations: list[str],
     step: str,
+    record: list[tuple[bool, str]],
     host: LocalFunctionsHost,
     stack_environ: dict[str, str],
     vault: SecretClient,
@@ -86,18 +96,25 @@ async def test_an_identity_that_may_not_write_is_refused_before_the_provider_cha
     seeded = await seed_role_secret(vault, postgres, leak_check, "rbac")
     password = (await vault.get_secret(seeded.name)).value or ""
     target = seeded.name if denied == "secret" else pending_name(seeded.name)
-    await kv_double.deny({"secret": target, "deny": ["write"]})
+    await kv_double.deny({"secret": target, "deny": operations})
     caplog.clear()
 
-    await host.deliver_queue_message(
-        json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version))
-    )
+    event = key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version)
+    await host.deliver_queue_message(json.dumps(event))
 
     [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
     assert outcome["status"] == Status.FAILED.value and not outcome["retryable"], outcome
     assert outcome["step"] == step and "ForbiddenByRbac" in outcome["reason"], outcome
     assert await postgres.logs_in(seeded.role, password), "the provider is untouched"
-    assert await _pending_versions(vault, seeded.name) == [], "no pending record"
+    assert await _pending_versions(vault, seeded.name) == record
+
+    if record:  # once the role is fixed, the open record resumes to a completed rotation
+        await kv_double.reset()
+        await host.deliver_queue_message(json.dumps(event))
+        rotated = await vault.get_secret(seeded.name)
+        leak_check.append(rotated.value or "")
+        assert await postgres.logs_in(seeded.role, rotated.value or "")
+        assert await _pending_versions(vault, seeded.name) == [(False, "completed")]
 
 
 async def test_a_deny_policy_vault_rotates_a_secret_with_a_content_type_to_completion(

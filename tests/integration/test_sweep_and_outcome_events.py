@@ -32,6 +32,7 @@ async def second_vault(stack_environ: dict[str, str]) -> AsyncIterator[SecretCli
     async with open_vault(stack_environ, stack_environ["KEYVAULT_URL_2"]) as client:
         async for props in client.list_properties_of_secrets():
             await client.delete_secret(props.name or "")
+            await client.purge_deleted_secret(props.name or "")  # soft delete keeps the name until purged
         yield client
 
 

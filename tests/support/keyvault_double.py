@@ -34,10 +34,13 @@ class KeyVaultDouble:
     async def data_plane(
         self, method: str, path: str, body: Any = None, api_version: str = "7.6"
     ) -> tuple[int, Any, dict[str, str]]:
-        """A raw Key Vault request (status, JSON body or None, headers), for what the SDK does not expose."""
-        url = f"{self.vault}{path}"
+        """A raw Key Vault request (status, JSON body or None, headers), for what the SDK does not expose.
+
+        `path` is relative to the vault (api-version added), or a full URL such as a nextLink (used as is)."""
+        full = path.startswith("https://")
+        url = path if full else f"{self.vault}{path}"
         headers = {"Authorization": f"Bearer {self._token}"}
-        params = {"api-version": api_version}
+        params = {} if full else {"api-version": api_version}
         async with self.http.request(method, url, params=params, json=body, headers=headers) as response:
             payload = await response.json() if response.content_length else None
             return response.status, payload, dict(response.headers)
@@ -50,11 +53,20 @@ class KeyVaultDouble:
         """Azure Policy "Deny": new versions need a content type and/or an expiry."""
         return await self.call("PUT", "policy", {"require_content_type": content_type, "require_expiry": expiry})
 
-    async def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = await self.call("GET", "requests")
+    async def purge_protection(self, enabled: bool) -> Any:
+        """Purge protection on (deleted secrets cannot be purged) or off (the default)."""
+        return await self.call("PUT", "purge-protection", {"enabled": enabled})
+
+    async def counts(self) -> dict[str, Any]:
+        """Request counts of this vault: per operation, unauthorized, forbidden, total, apiVersions."""
+        counts: dict[str, Any] = await self.call("GET", "requests")
         return counts
 
+    async def reset_counts(self) -> None:
+        await self.call("POST", "requests/reset")
+
     async def reset(self) -> None:
-        """Back to a plain vault: no RBAC denials, no policy."""
+        """Back to a plain vault: no RBAC denials, no policy, no purge protection."""
         await self.call("DELETE", "rbac")
         await self.call("DELETE", "policy")
+        await self.purge_protection(False)

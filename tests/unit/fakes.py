@@ -33,6 +33,7 @@ class InMemorySecretStore:
         self.now: datetime | None = None  # the store's clock, for update times
         self.updated: dict[tuple[str, str], datetime] = {}
         self.read_only: set[str] = set()  # names the identity may read but not write (per-secret RBAC)
+        self.no_update: set[str] = set()  # names it may create versions of but not update (a custom role)
 
     @property
     def vault_url(self) -> str:
@@ -82,6 +83,8 @@ class InMemorySecretStore:
     ) -> None:
         self._check("update", name)
         self._check_write(name)
+        if name in self.no_update:
+            raise AccessDeniedError(f"Key Vault update of secret {name}: access denied (403 ForbiddenByRbac)")
         self._touch(name, version)
         versions = self.versions[name]
         for index, stored in enumerate(versions):

@@ -62,6 +62,22 @@ async def test_an_identity_that_may_not_write_the_secret_is_refused_at_preflight
     assert world.provider.changes == 0
 
 
+async def test_a_pending_record_that_may_not_be_updated_is_refused_before_apply(world: World) -> None:
+    """May write the secret and create its record (setSecret), but not update the record: the steps after
+    apply would fail, so the provider must not change. The record stays open, and resumes once fixed."""
+    base = await world.seed_single()
+    world.store.no_update.add(pending_name("db"))
+    refused = await world.engine.rotate(world.event("db", base))
+    assert refused.status is Status.FAILED and not refused.retryable and refused.step == "preflight", refused
+    assert "needed to advance and close the record" in (refused.reason or "")
+    assert world.provider.changes == 0 and world.provider.passwords["app"] == "old-password-1"
+
+    world.store.no_update.clear()
+    resumed = await world.engine.rotate(world.event("db", base))
+    assert resumed.status is Status.ROTATED, resumed
+    assert world.provider.changes == 1 and len(world.store.versions[pending_name("db")]) == 1
+
+
 async def test_the_pure_checks_need_no_store(world: World) -> None:
     """What the operator's `plan` calls: configuration and limits from tags alone."""
     tags = {
@@ -86,8 +102,9 @@ async def test_a_pending_record_is_written_once_and_closed_by_one_update(world: 
     assert (await world.engine.rotate(world.event("db", base))).status is Status.ROTATED
     record_calls = [op for op, name in world.store.calls[start:] if name == pending_name("db")]
     # state, CREATE, read back once (before apply: apply, verify and promote all use Key Vault's copy),
-    # applied, verified, close.
+    # no-op update (may the record be updated?), applied, close.
     assert record_calls == ["list_versions", "set", "get", "update", "update", "update"]
+    assert [op for op, name in world.store.calls[start:] if name == "db"] == ["get", "update", "set", "get"]
     assert world.provider.logins == 3, "apply's own login, verify, finish: no pre-apply login"
 
 

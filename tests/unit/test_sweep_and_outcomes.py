@@ -15,7 +15,7 @@ from secret_rotation.pending import PendingRecords
 from secret_rotation.replay import original_events
 from secret_rotation.rotator import Credential
 from secret_rotation.secret_value import SecretValue
-from secret_rotation.sweep import Sweep
+from secret_rotation.sweep import Sweep, unique_vaults
 from tests.support.events import fixture
 from tests.unit.conftest import NOW, World
 from tests.unit.fakes import VAULT, InMemoryQueue, InMemoryStores
@@ -67,6 +67,18 @@ async def test_sweep_enqueues_exactly_the_due_and_stuck_secrets(world: World) ->
     assert all(isinstance(parse_event(e), SecretEvent) for e in events), "the jobs parse as events"
     assert report.listed == len(store.versions)
     assert [op for op, _ in store.calls[calls_before:]] == ["list"], "one listing: no values, no version listings"
+
+
+def test_a_vault_reachable_under_several_urls_is_one_vault() -> None:
+    urls = (
+        "https://kv-app.vault.azure.net",
+        "https://KV-APP.vault.azure.net:443/",
+        "https://kv-app.privatelink.vaultcore.azure.net",
+        "https://kv-other.vault.azure.net",
+        "https://127.0.0.1:8443",
+        "https://localhost:8443",
+    )
+    assert unique_vaults(urls) == [urls[0], urls[3], urls[4], urls[5]]
 
 
 async def test_sweep_scans_a_vault_listed_under_several_urls_once(world: World) -> None:
