@@ -18,8 +18,9 @@ Listener = Callable[[str, str, str], None]
 STEP_TEXT = {
     "created": "new credential stored in the pending record (before the provider changes)",
     "applied": "provider changed",
-    "verified": "login with the stored credential verified",
-    "promoted": "new version written",
+    "verified": "login with the stored credential verified",  # written only by earlier versions
+    # Verification is not recorded on its own (pending.Step): a promotion always follows a verified login.
+    "promoted": "login with the stored credential verified; new version written",
     "completed": "newest version logged in; pending record closed",
 }
 
