@@ -15,6 +15,7 @@ import pytest
 from azure.keyvault.secrets.aio import SecretClient
 
 from tests.support.cli import run_cli
+from tests.support.host import LocalFunctionsHost
 from tests.support.stack import (
     Postgres,
     near_expiry,
@@ -193,3 +194,29 @@ async def test_rollback_restores_the_previous_dual_credential_and_refuses_a_sing
     refused = await run_cli("rollback", vault_url, single.name)
     assert refused.code == 3 and "emergency" in refused.err and "single-credential" in refused.err
     assert await readable_values(vault, single.name) == before, "refused: nothing changed"
+
+    # What it points to: one rotation kills the current password of a single-credential secret.
+    assert (await run_cli("emergency", vault_url, single.name, "--yes")).code == 0
+    _, exposed, _ = before[-1]
+    newest = await vault.get_secret(single.name)
+    leak_check.append(newest.value or "")
+    assert not await postgres.logs_in(single.role, exposed) and await postgres.logs_in(single.role, newest.value or "")
+
+
+async def test_rotate_enqueue_hands_an_on_demand_job_to_the_worker(
+    host: LocalFunctionsHost,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    postgres: Postgres,
+    leak_check: list[str],
+) -> None:
+    seeded = await seed_role_secret(vault, postgres, leak_check, "cli-enqueue")
+    await vault.update_secret_properties(seeded.name, seeded.version, expires_on=NOT_DUE)
+    result = await run_cli("rotate", stack_environ["KEYVAULT_URL"], seeded.name, "--enqueue", "--json")
+    assert result.code == 0 and result.json()["status"] == 202, result.out
+
+    deliveries = await host.drain_queue(stack_environ["AzureWebJobsStorage"], stack_environ["ROTATION_QUEUE_NAME"])
+    assert [d.error for d in deliveries] == [None]
+    rotated = await vault.get_secret(seeded.name)
+    leak_check.append(rotated.value or "")
+    assert rotated.properties.version != seeded.version, "the worker rotated it although it was not due"
