@@ -26,7 +26,7 @@ from rich.markup import escape
 from secret_rotation.cli import render
 from secret_rotation.cli.connect import STACK_ENV_VAR, EnvironmentProblem, open_parts, stack_env_path, use_stack_env
 from secret_rotation.errors import RotationError, ScopeError
-from secret_rotation.on_demand import Answer, BadRequestError, OnDemand, OnDemandRequest, vault_url
+from secret_rotation.on_demand import Answer, BadRequestError, OnDemand, OnDemandRequest, secret_name, vault_url
 from secret_rotation.operations.plan import Plan, plan_vault
 from secret_rotation.operations.progress import ProgressStores
 from secret_rotation.operations.rollback import Rollback, RollbackRefused, RollbackResult
@@ -57,8 +57,16 @@ def _vault(_ctx: click.Context, _param: click.Parameter, raw: str) -> str:
         raise click.BadParameter(str(exc)) from None
 
 
+def _secret(_ctx: click.Context, _param: click.Parameter, raw: str) -> str:
+    """A Key Vault secret name that can have a pending record (the HTTP function's rule)."""
+    try:
+        return secret_name(raw)
+    except BadRequestError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 VAULT = click.argument("vault", callback=_vault)
-SECRET = click.argument("secret")
+SECRET = click.argument("secret", callback=_secret)
 JSON = click.option("--json", "as_json", is_flag=True, help="machine-readable output on stdout")
 
 

@@ -25,6 +25,8 @@ def test_without_the_stack_env_file_it_says_how_to_start_the_stack(tmp_path: Pat
     assert "stack.py up" in result.output
 
 
-def test_a_bad_vault_argument_is_a_usage_error() -> None:
+def test_bad_vault_and_secret_arguments_are_usage_errors() -> None:
     result = CliRunner().invoke(cli, ["plan", "http://insecure.example"])
     assert result.exit_code == 2 and "https" in result.output
+    result = CliRunner().invoke(cli, ["status", "my-vault", "db--rotation-pending"])
+    assert result.exit_code == 2 and "pending record" in result.output
