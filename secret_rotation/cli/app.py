@@ -24,7 +24,14 @@ import click
 from rich.markup import escape
 
 from secret_rotation.cli import render
-from secret_rotation.cli.connect import STACK_ENV_VAR, EnvironmentProblem, open_parts, stack_env_path, use_stack_env
+from secret_rotation.cli.connect import (
+    STACK_ENV_VAR,
+    EnvironmentProblem,
+    environment_settings,
+    open_parts,
+    stack_env_path,
+    use_stack_env,
+)
 from secret_rotation.errors import RotationError, ScopeError
 from secret_rotation.on_demand import Answer, BadRequestError, OnDemand, OnDemandRequest, secret_name, vault_url
 from secret_rotation.operations.plan import Plan, plan_vault
@@ -257,7 +264,12 @@ def rollback(options: Options, vault: str, secret: str, as_json: bool) -> None:
 def replay(options: Options, source: str, container: str, as_json: bool) -> None:
     """Put poison messages (SOURCE poison) or Event Grid dead letters (SOURCE dead-letters) back on the
     rotation queue; each is removed only after it is re-queued, and replaying twice is harmless."""
-    count = _run(options, run_replay(source, container, dict(os.environ)))
+
+    async def work() -> int:
+        environment_settings()  # missing settings exit 5, like every command
+        return await run_replay(source, container, dict(os.environ))
+
+    count = _run(options, work())
     if as_json:
         render.as_json({"source": source, "replayed": count})
     else:

@@ -63,14 +63,19 @@ def operator_credential(settings: Settings) -> AsyncTokenCredential:
     )
 
 
-@contextlib.asynccontextmanager
-async def open_parts(observe: Callable[[SecretStores], SecretStores] | None = None) -> AsyncIterator[Parts]:
+def environment_settings() -> Settings:
+    """The app's settings from this process's environment, or what to do when they are missing."""
     try:
-        settings = Settings.from_env(os.environ)
+        return Settings.from_env(os.environ)
     except ConfigurationError as exc:
         raise EnvironmentProblem(
             f"{exc} (export the Function App's settings, or use --stack for the local stack; see docs/cli.md)"
         ) from None
+
+
+@contextlib.asynccontextmanager
+async def open_parts(observe: Callable[[SecretStores], SecretStores] | None = None) -> AsyncIterator[Parts]:
+    settings = environment_settings()
     parts = build_parts(settings, credential=operator_credential(settings), observe=observe)
     try:
         yield parts

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from secret_rotation.cli.app import EXIT_ENVIRONMENT, cli
 
 
-def test_without_the_apps_settings_it_names_the_missing_setting() -> None:
-    result = CliRunner().invoke(
-        cli, ["plan", "my-vault"], env={"ROTATION_ALLOWED_VAULTS": "", "ROTATION_STACK_ENV": None}
-    )
+@pytest.mark.parametrize("command", [["plan", "my-vault"], ["replay", "poison"]])
+def test_without_the_apps_settings_it_names_the_missing_setting(command: list[str]) -> None:
+    result = CliRunner().invoke(cli, command, env={"ROTATION_ALLOWED_VAULTS": "", "ROTATION_STACK_ENV": None})
     assert result.exit_code == EXIT_ENVIRONMENT
     assert "ROTATION_ALLOWED_VAULTS" in result.output and "docs/cli.md" in result.output
 
