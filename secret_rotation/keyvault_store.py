@@ -164,9 +164,7 @@ class KeyVaultSecretStore:
             raise translate(exc, "list", "*") from None
 
     async def list_versions(self, name: str) -> list[VersionProperties]:
-        # Key Vault answers 200 with an empty list for a missing secret; the 404 branch covers older doubles.
-        from azure.core.exceptions import ResourceNotFoundError
-
+        # Key Vault answers 200 with an empty list for a missing secret: no 404 to handle.
         async def listing() -> list[VersionProperties]:
             return [
                 VersionProperties(
@@ -181,8 +179,6 @@ class KeyVaultSecretStore:
 
         try:
             return await self._retry.call(listing)
-        except ResourceNotFoundError:
-            return []
         except Exception as exc:
             raise translate(exc, "list versions", name) from None
 

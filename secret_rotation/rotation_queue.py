@@ -36,7 +36,8 @@ class StorageJobQueue:
         except HttpResponseError as exc:
             if exc.status_code == 413:
                 # No retry or replay can shrink the event: permanent, so Event Grid stops redelivering it.
-                code = getattr(exc.error, "code", None) or "RequestBodyTooLarge"
+                code = getattr(exc, "error_code", None) or getattr(exc.error, "code", None) or "RequestBodyTooLarge"
+                code = getattr(code, "value", code)  # the Storage SDK's StorageErrorCode enum
                 raise InvalidEventError(
                     f"event too large to enqueue on {self._client.queue_name} (413 {code}: a queue message "
                     f"holds at most 64 KiB, this event is {len(body.encode())} bytes before encoding)"

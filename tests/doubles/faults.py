@@ -1,11 +1,12 @@
 """Fault-injecting reverse proxy of the local stack, put in front of the Key Vault and identity doubles.
 
 Tests schedule throttling (429, with or without Retry-After), conflicts (409), outages (503), connection
-resets and delays through a
-control API on the proxy itself, then drive the real SDKs through the proxy's URL; everything else is
-forwarded (method, path, query, headers minus hop-by-hop, body) and the answer streams back unchanged.
-The Host header is rewritten to the upstream's authority, so the Key Vault double serves the same vault
-as the direct URL, and `X-Forwarded-Host`/`-Proto` carry what the client used so ids name the proxy.
+resets and delays through a control API on the proxy itself, then drive the real SDKs through the
+proxy's URL; everything else is forwarded (method, path, query, headers minus hop-by-hop, body) and the
+answer streams back unchanged. The Host header is rewritten to the upstream's authority, so the Key
+Vault double serves the same vault as the direct URL, and `X-Forwarded-Host`/`-Proto` carry what the
+client used so ids name the proxy. A throttle mode (`faults_throttle`) enforces Key Vault's documented
+per-vault limits, scaled, on what would reach the vault.
 
 Control API (never forwarded; see `faults_rules` for the rule semantics):
     PUT /__faults {"rules": [{"match": {"method", "path_regex"}, "action": "status"|"reset"|"delay",
@@ -16,9 +17,21 @@ Control API (never forwarded; see `faults_rules` for the rule semantics):
                            message default to Key Vault's for 409 (Conflict), 429 (Throttled, no
                            Retry-After unless retry_after is set) and 503.
     GET /__faults          the schedule with per-rule counters
-    DELETE /__faults       clear the schedule
-    GET /__faults/stats    {"forwarded", "injected": {"409", "429", "503", "reset", "delay", ...}, "by_rule"}
+    DELETE /__faults       clear the schedule (the throttle mode stays as it is)
+    GET /__faults/stats    {"forwarded", "injected": {"409", "429", "503", "reset", "delay", ...}, "by_rule",
+                            "throttled": 429s answered by the throttle mode}
     POST /__faults/stats/reset
+    PUT /__faults/throttle {"scale": S, "window_seconds": W = 10, "retry_after": null | seconds | "auto"}
+                           enforce, per vault (the authority the client used), Key Vault's limits per
+                           window: CREATE secret (PUT /secrets/{name}) 300 x S, all other data-plane
+                           requests 4,000 x S (each at least 1); over the limit the answer is Key Vault's
+                           429 (code Throttled, "... Reason: VaultRequestTypeLimitReached"), without
+                           Retry-After unless retry_after asks for one ("auto": seconds until a slot
+                           frees); 429s do not count. Replaces the settings and zeroes the counters.
+    GET /__faults/throttle {"enabled", "config", "limits": {"create", "other"}, "vaults": {authority:
+                            {"create"|"other": {"limit", "admitted", "throttled", "in_window"}}}}
+    DELETE /__faults/throttle            off (the default)
+    POST /__faults/throttle/reset        zero the counters and windows, keep the settings
 
 Only method, path and status are logged: bodies and query strings carry secrets and tokens.
 
@@ -36,6 +49,7 @@ import logging
 import socket
 import ssl
 import struct
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -44,6 +58,7 @@ from aiohttp import web
 from yarl import URL
 
 from tests.doubles.faults_rules import Rule, RuleError, Schedule
+from tests.doubles.faults_throttle import THROTTLED_MESSAGE, Throttle
 from tests.doubles.identity import PathOnlyAccessLogger
 
 CONTROL = "/__faults"
@@ -73,6 +88,7 @@ class Proxy:
         self.upstream = upstream
         self.upstream_ca = upstream_ca
         self.schedule = Schedule()
+        self.throttle: Throttle | None = None
         self.session: aiohttp.ClientSession | None = None
 
     @property
@@ -121,12 +137,45 @@ async def delete_rules(request: web.Request) -> web.Response:
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[PROXY].schedule.stats())
+    proxy = request.app[PROXY]
+    throttled = proxy.throttle.throttled() if proxy.throttle else 0
+    return web.json_response(dict(proxy.schedule.stats(), throttled=throttled))
 
 
 async def reset_stats(request: web.Request) -> web.Response:
     request.app[PROXY].schedule.reset_stats()
     return await get_stats(request)
+
+
+def _throttle_report(proxy: Proxy) -> web.Response:
+    if proxy.throttle is None:
+        return web.json_response({"enabled": False})
+    return web.json_response(proxy.throttle.report(time.monotonic()))
+
+
+async def put_throttle(request: web.Request) -> web.Response:
+    proxy = request.app[PROXY]
+    try:
+        proxy.throttle = Throttle.parse(json.loads(await request.read() or b"null"))
+    except (ValueError, RuleError) as exc:
+        return _error(400, "BadParameter", str(exc))
+    return _throttle_report(proxy)
+
+
+async def get_throttle(request: web.Request) -> web.Response:
+    return _throttle_report(request.app[PROXY])
+
+
+async def delete_throttle(request: web.Request) -> web.Response:
+    request.app[PROXY].throttle = None
+    return _throttle_report(request.app[PROXY])
+
+
+async def reset_throttle(request: web.Request) -> web.Response:
+    proxy = request.app[PROXY]
+    if proxy.throttle is not None:
+        proxy.throttle = Throttle(proxy.throttle.scale, proxy.throttle.window, proxy.throttle.retry_after)
+    return _throttle_report(proxy)
 
 
 async def unknown_control(_: web.Request) -> web.Response:
@@ -183,6 +232,12 @@ async def forward(request: web.Request) -> web.StreamResponse:
         injected = await _inject(request, proxy, rule)
         if injected is not None:
             return injected
+    if proxy.throttle is not None:
+        # Key Vault's own limits apply only to what reaches it: after the injected faults, before forwarding.
+        throttled = proxy.throttle.admit(request.host, request.method, request.path, time.monotonic())
+        if throttled is not None:
+            LOG.info("%s throttle %s %s", proxy.name, request.method, request.path)
+            return _error(429, "Throttled", THROTTLED_MESSAGE, throttled)
     assert proxy.session is not None
     target = URL(str(proxy.upstream.with_path("").with_query(None)).rstrip("/") + request.raw_path, encoded=True)
     body = await request.read()
@@ -244,6 +299,10 @@ def create_app(name: str, upstream: str, upstream_ca: Path | None = None) -> web
     r.add_delete(CONTROL, delete_rules)
     r.add_get(f"{CONTROL}/stats", get_stats, allow_head=False)
     r.add_post(f"{CONTROL}/stats/reset", reset_stats)
+    r.add_put(f"{CONTROL}/throttle", put_throttle)
+    r.add_get(f"{CONTROL}/throttle", get_throttle, allow_head=False)
+    r.add_delete(f"{CONTROL}/throttle", delete_throttle)
+    r.add_post(f"{CONTROL}/throttle/reset", reset_throttle)
     r.add_route("*", CONTROL + "{tail:(/.*)?}", unknown_control)
     r.add_route("*", "/{tail:.*}", forward)
     return app

@@ -9,7 +9,8 @@ behaviour) refuse with 400. See `tests.doubles.keyvault` for the list.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -63,36 +64,30 @@ async def reset_counts(request: web.Request) -> web.Response:
     return await request_counts(request)
 
 
-async def get_rbac(request: web.Request) -> web.Response:
-    return web.json_response(_one(request).rbac.report())
+class _Setting(Protocol):
+    def report(self) -> dict[str, Any]: ...
 
 
-async def put_rbac(request: web.Request) -> web.Response:
-    store = _one(request)
-    store.rbac = Rbac.parse(await _body(request))
-    return web.json_response(store.rbac.report())
+def _setting_routes(
+    app: web.Application, name: str, parse: Callable[[Any], _Setting], off: Callable[[], _Setting]
+) -> None:
+    """GET, PUT (replace) and DELETE (back to `off()`) of the per-vault setting stored as `VaultStore.<name>`."""
 
+    async def get(request: web.Request) -> web.Response:
+        return web.json_response(getattr(_one(request), name).report())
 
-async def delete_rbac(request: web.Request) -> web.Response:
-    store = _one(request)
-    store.rbac = Rbac()
-    return web.json_response(store.rbac.report())
+    async def put(request: web.Request) -> web.Response:
+        store, body = _one(request), await _body(request)
+        setattr(store, name, parse(body))
+        return await get(request)
 
+    async def delete(request: web.Request) -> web.Response:
+        setattr(_one(request), name, off())
+        return await get(request)
 
-async def get_policy(request: web.Request) -> web.Response:
-    return web.json_response(_one(request).policy.report())
-
-
-async def put_policy(request: web.Request) -> web.Response:
-    store = _one(request)
-    store.policy = Policy.parse(await _body(request))
-    return web.json_response(store.policy.report())
-
-
-async def delete_policy(request: web.Request) -> web.Response:
-    store = _one(request)
-    store.policy = Policy()
-    return web.json_response(store.policy.report())
+    app.router.add_get(f"/management/{name}", get, allow_head=False)
+    app.router.add_put(f"/management/{name}", put)
+    app.router.add_delete(f"/management/{name}", delete)
 
 
 def _protection(store: VaultStore) -> web.Response:
@@ -117,11 +112,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/management/time-shift", time_shift)
     r.add_get("/management/requests", request_counts)
     r.add_post("/management/requests/reset", reset_counts)
-    r.add_get("/management/rbac", get_rbac, allow_head=False)
-    r.add_put("/management/rbac", put_rbac)
-    r.add_delete("/management/rbac", delete_rbac)
-    r.add_get("/management/policy", get_policy, allow_head=False)
-    r.add_put("/management/policy", put_policy)
-    r.add_delete("/management/policy", delete_policy)
+    _setting_routes(app, "rbac", Rbac.parse, Rbac)
+    _setting_routes(app, "policy", Policy.parse, Policy)
     r.add_get("/management/purge-protection", get_purge_protection, allow_head=False)
     r.add_put("/management/purge-protection", put_purge_protection)

@@ -204,6 +204,71 @@ async def test_conflicts_surface_as_409_with_key_vault_codes(faulty: SecretClien
     await kv_faults._call("PUT", body={"rules": [{"action": "status", "status": 409, "inner_code": 7}]}, expect=400)
 
 
+THROTTLED = "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"
+
+
+def _other_host(url: str) -> str:
+    """The same proxy under its other name: Key Vault counts limits per vault, the proxy per authority."""
+    return url.replace("127.0.0.1", "localhost")
+
+
+async def test_throttle_mode_enforces_the_create_limit_per_vault(
+    faulty: SecretClient, kv_faults: Faults, identity_env: dict[str, str], credential: ManagedIdentityCredential
+):
+    """Microsoft Learn, Azure Key Vault service limits: per vault per region, "CREATE secret: 300" and "All
+    other transactions: 4,000" in 10 seconds; over a limit Key Vault "returns HTTP status code 429 (Too many
+    requests)", and "Failed requests that return a 429 do not count towards the throttle limits" (Azure Key
+    Vault throttling guidance). The answer is Key Vault's recorded 429: code Throttled, reason
+    VaultRequestTypeLimitReached, no Retry-After (vcsjones/AzureSignTool#219)."""
+    report = await kv_faults.throttle(scale=0.01)
+    assert report["limits"] == {"create": 3, "other": 40}
+    names = [_name() for _ in range(4)]
+    for name in names[:3]:
+        await faulty.set_secret(name, uuid.uuid4().hex)
+    for _ in range(2):  # the refused request did not take a slot: still refused
+        with pytest.raises(HttpResponseError) as info:
+            await faulty.set_secret(names[3], uuid.uuid4().hex)
+        error = info.value.error
+        assert info.value.status_code == 429 and "Retry-After" not in _headers(info.value)
+        assert error is not None and (error.code, error.message) == ("Throttled", THROTTLED)
+    await faulty.get_secret(names[0])  # reads are "other transactions", within their own limit
+
+    async with _client(identity_env, _other_host(identity_env["KEYVAULT_URL_FAULTY"]), credential) as other:
+        await other.set_secret(names[3], uuid.uuid4().hex)  # another vault, its own window
+
+    vaults = (await kv_faults.throttle_report())["vaults"]
+    mine = vaults[_authority(identity_env["KEYVAULT_URL_FAULTY"])]
+    assert mine["create"] == {"limit": 3, "admitted": 3, "throttled": 2, "in_window": 3}
+    assert mine["other"]["admitted"] == 1 and mine["other"]["throttled"] == 0
+    assert vaults[_authority(_other_host(identity_env["KEYVAULT_URL_FAULTY"]))]["create"]["throttled"] == 0
+    assert (await kv_faults.stats())["throttled"] == 2
+
+
+async def test_throttle_mode_limits_other_transactions_and_can_send_retry_after(
+    faulty: SecretClient, kv_faults: Faults
+):
+    name = _name()
+    await faulty.set_secret(name, uuid.uuid4().hex)
+    report = await kv_faults.throttle(scale=0.001, retry_after="auto")  # 1 CREATE, 4 others per 10 s
+    assert report["limits"] == {"create": 1, "other": 4}
+    for _ in range(4):
+        await faulty.get_secret(name)
+    with pytest.raises(HttpResponseError) as info:
+        await faulty.update_secret_properties(name, tags={"a": "b"})
+    assert info.value.status_code == 429
+    assert 1 <= int(_headers(info.value)["Retry-After"]) <= 10  # until the oldest request leaves the window
+    # The management API and the proxy's control API are not Key Vault transactions.
+    async with kv_faults.http.get(faulty.vault_url + "/ping") as response:
+        assert response.status == 200
+
+    await kv_faults._call("POST", "/throttle/reset")
+    await faulty.get_secret(name)
+    assert (await kv_faults._call("DELETE", "/throttle")) == {"enabled": False}
+    for bad in ({"scale": 0}, {"scale": "1"}, {"window_seconds": 1}, {"scale": 1, "retry_after": "later"}):
+        body = await kv_faults._call("PUT", "/throttle", body=bad, expect=400)
+        assert body["error"]["code"] == "BadParameter"
+
+
 async def test_unavailable_surfaces_as_503(faulty: SecretClient, kv_faults: Faults):
     await kv_faults.schedule({"match": {"method": "PUT"}, "action": "status", "status": 503})
     with pytest.raises(HttpResponseError) as info:

@@ -8,9 +8,9 @@ tests/doubles_fidelity; here they drive the real service end to end.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets.aio import SecretClient
 
 from secret_rotation.outcomes import Status
@@ -18,21 +18,28 @@ from secret_rotation.pending import pending_name
 from tests.support.events import key_vault_event
 from tests.support.host import LocalFunctionsHost
 from tests.support.keyvault_double import KeyVaultDouble
-from tests.support.stack import Postgres, outcomes, seed_role_secret
+from tests.support.stack import Postgres, SeededSecret, near_expiry, outcomes, seed_role_secret
 
 pytestmark = pytest.mark.integration
 
 ROTATION_TAGS = 4  # RotatorType, CredentialId, ProviderAddress, ValidityPeriodDays (seed_role_secret)
 
 
+async def _rotate(
+    host: LocalFunctionsHost, env: dict[str, str], seeded: SeededSecret, caplog: pytest.LogCaptureFixture
+) -> dict[str, Any]:
+    """Deliver the secret's event to the queue function; its one outcome."""
+    caplog.clear()
+    await host.deliver_queue_message(json.dumps(key_vault_event(env["KEYVAULT_URL"], seeded.name, seeded.version)))
+    [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
+    return outcome
+
+
 async def _pending_versions(vault: SecretClient, name: str) -> list[tuple[bool | None, str | None]]:
-    try:
-        return [
-            (p.enabled, (p.tags or {}).get("RotationStep"))
-            async for p in vault.list_properties_of_secret_versions(pending_name(name))
-        ]
-    except ResourceNotFoundError:  # the double's answer for a missing secret (Key Vault: 200, empty)
-        return []
+    return [
+        (p.enabled, (p.tags or {}).get("RotationStep"))
+        async for p in vault.list_properties_of_secret_versions(pending_name(name))
+    ]
 
 
 @pytest.mark.parametrize(("own_tags", "rotates"), [(13, True), (14, False)])
@@ -51,14 +58,10 @@ async def test_the_tag_budget_is_checked_before_the_provider_changes(
     seeded = await seed_role_secret(vault, postgres, leak_check, "budget", **extra)
     password = (await vault.get_secret(seeded.name)).value or ""
     await kv_double.call("POST", "requests/reset")
-    caplog.clear()
 
-    await host.deliver_queue_message(
-        json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version))
-    )
+    outcome = await _rotate(host, stack_environ, seeded, caplog)
 
     counts = await kv_double.counts()
-    [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
     if rotates:
         assert outcome["status"] == Status.ROTATED.value, outcome
         rotated = await vault.get_secret(seeded.name)
@@ -97,12 +100,9 @@ async def test_an_identity_that_may_not_write_is_refused_before_the_provider_cha
     password = (await vault.get_secret(seeded.name)).value or ""
     target = seeded.name if denied == "secret" else pending_name(seeded.name)
     await kv_double.deny({"secret": target, "deny": operations})
-    caplog.clear()
 
-    event = key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version)
-    await host.deliver_queue_message(json.dumps(event))
+    outcome = await _rotate(host, stack_environ, seeded, caplog)
 
-    [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
     assert outcome["status"] == Status.FAILED.value and not outcome["retryable"], outcome
     assert outcome["step"] == step and "ForbiddenByRbac" in outcome["reason"], outcome
     assert await postgres.logs_in(seeded.role, password), "the provider is untouched"
@@ -110,7 +110,7 @@ async def test_an_identity_that_may_not_write_is_refused_before_the_provider_cha
 
     if record:  # once the role is fixed, the open record resumes to a completed rotation
         await kv_double.reset()
-        await host.deliver_queue_message(json.dumps(event))
+        assert (await _rotate(host, stack_environ, seeded, caplog))["status"] == Status.ROTATED.value
         rotated = await vault.get_secret(seeded.name)
         leak_check.append(rotated.value or "")
         assert await postgres.logs_in(seeded.role, rotated.value or "")
@@ -131,13 +131,8 @@ async def test_a_deny_policy_vault_rotates_a_secret_with_a_content_type_to_compl
     untyped = await seed_role_secret(vault, postgres, leak_check, "policy-untyped")
     untyped_password = (await vault.get_secret(untyped.name)).value or ""
     await kv_double.deny_by_policy(content_type=True, expiry=True)
-    caplog.clear()
 
-    for seeded in (typed, untyped):
-        event = key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version)
-        await host.deliver_queue_message(json.dumps(event))
-
-    by_name = {o.get("secret_name"): o for o in outcomes(caplog)}
+    by_name = {seeded.name: await _rotate(host, stack_environ, seeded, caplog) for seeded in (typed, untyped)}
     assert by_name[typed.name]["status"] == Status.ROTATED.value, by_name[typed.name]
     rotated = await vault.get_secret(typed.name)
     leak_check.append(rotated.value or "")
@@ -163,12 +158,31 @@ async def test_a_disabled_newest_version_is_reported_as_such(
     tests/doubles_fidelity): that is not an access problem, and the runbook says what to do."""
     seeded = await seed_role_secret(vault, postgres, leak_check, "disabled")
     await vault.update_secret_properties(seeded.name, seeded.version, enabled=False)
-    caplog.clear()
 
-    event = key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version)
-    await host.deliver_queue_message(json.dumps(event))
+    outcome = await _rotate(host, stack_environ, seeded, caplog)
 
-    [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
     assert outcome["status"] == Status.FAILED.value and not outcome["retryable"], outcome
     assert outcome["step"] == "load" and "the secret's newest version is disabled" in outcome["reason"], outcome
     assert "access denied" not in outcome["reason"]
+
+
+async def test_a_soft_deleted_pending_record_name_is_a_configuration_error(
+    host: LocalFunctionsHost,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    postgres: Postgres,
+    leak_check: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Key Vault answers a write to a deleted-but-recoverable name with 409 and inner error
+    `ObjectIsDeletedButRecoverable` (pinned in tests/doubles_fidelity): not a conflict to retry."""
+    seeded = await seed_role_secret(vault, postgres, leak_check, "soft-deleted")
+    password = (await vault.get_secret(seeded.name)).value or ""
+    await vault.set_secret(pending_name(seeded.name), "placeholder-value", expires_on=near_expiry())
+    await vault.delete_secret(pending_name(seeded.name))
+
+    outcome = await _rotate(host, stack_environ, seeded, caplog)
+
+    assert outcome["status"] == Status.FAILED.value and not outcome["retryable"], outcome
+    assert outcome["step"] == "create" and "deleted but recoverable" in outcome["reason"], outcome
+    assert await postgres.logs_in(seeded.role, password), "the provider is untouched"

@@ -128,6 +128,7 @@ async def test_dual_credential_alternates_users_and_keeps_the_previous_one_worki
     ("case", "reason"),
     [
         ("malformed", "event field 'subject' is missing"),
+        ("inconsistent", "fields disagree with data.Id: topic/source names vault 'kv-elsewhere'"),
         ("unknown_rotator", "unknown rotator 'no-such-rotator'"),
         ("validity_30", "ValidityPeriodDays=30 must be more than 30"),
         ("outside_scope", "outside ROTATION_ALLOWED_SCOPES"),
@@ -145,6 +146,7 @@ async def test_bad_input_gets_one_clear_log_line_and_rotates_nothing(
 ) -> None:
     tags = {
         "malformed": {},
+        "inconsistent": {},
         "unknown_rotator": {"RotatorType": "no-such-rotator"},
         "validity_30": {"ValidityPeriodDays": "30"},
         "outside_scope": {"ProviderAddress": "postgresql://10.0.0.1:5432/postgres"},
@@ -154,6 +156,8 @@ async def test_bad_input_gets_one_clear_log_line_and_rotates_nothing(
     event = key_vault_event(stack_environ["KEYVAULT_URL"], name, version)
     if case == "malformed":
         event.pop("subject")
+    if case == "inconsistent":  # data.Id names this vault, the topic another one
+        event["topic"] = event["topic"].rsplit("/", 1)[0] + "/kv-elsewhere"
     caplog.clear()
 
     await host.deliver_queue_message(json.dumps(event))
@@ -166,3 +170,27 @@ async def test_bad_input_gets_one_clear_log_line_and_rotates_nothing(
     assert await postgres.logs_in(role, password), "the credential is untouched"
     with pytest.raises(ResourceNotFoundError):
         await vault.get_secret(pending_name(name))
+
+
+async def test_an_event_too_large_for_the_queue_is_refused_once_and_for_all(
+    host: LocalFunctionsHost,
+    stack_environ: dict[str, str],
+    vault: SecretClient,
+    postgres: Postgres,
+    leak_check: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Azure Storage refuses a message over 64 KiB with 413; no retry or replay can shrink it, so intake
+    answers Event Grid with success (no ten redeliveries, no dead letter) after one clear line."""
+    name, _, version = astuple(await seed_role_secret(vault, postgres, leak_check, "e2e-large"))
+    event = key_vault_event(stack_environ["KEYVAULT_URL"], name, version)
+    event["data"]["Padding"] = "x" * 70_000
+    caplog.clear()
+
+    await host.deliver_event(event)  # returns normally: Event Grid will not redeliver
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "secret_rotation"]
+    assert len(lines) == 1 and lines[0].startswith("SecretRotationFailed"), lines
+    assert "step=intake" in lines[0] and "event too large to enqueue" in lines[0] and "413" in lines[0]
+    assert "retryable" not in lines[0]
+    assert await _versions(vault, name) == 1

@@ -142,6 +142,7 @@ async def test_a_sweep_job_rotates_the_current_version_among_versions_of_one_sec
     listed = [p async for p in second_vault.list_properties_of_secret_versions(seeded.name)]
     seconds = {p.created_on for p in listed}
     record_figure("same-second sweep: versions / distinct created seconds", f"{len(listed)} / {len(seconds)}")
+    assert len(seconds) < len(listed), "some versions share a created second (the case under test)"
     by_created = max(listed, key=lambda p: p.created_on or datetime.min.replace(tzinfo=UTC)).version
 
     queue_name = unique("sweep-same-second")

@@ -22,7 +22,18 @@ class Faults:
         return await self._call("PUT", body={"rules": list(rules)})
 
     async def clear(self) -> None:
+        """No scheduled faults and no throttle mode."""
         await self._call("DELETE")
+        await self._call("DELETE", "/throttle")
+
+    async def throttle(self, scale: float, window_seconds: float = 10.0, retry_after: float | str | None = None) -> Any:
+        """Key Vault's per-vault limits x scale per window (see tests/doubles/faults.py); returns the report."""
+        body = {"scale": scale, "window_seconds": window_seconds, "retry_after": retry_after}
+        return await self._call("PUT", "/throttle", body=body)
+
+    async def throttle_report(self) -> dict[str, Any]:
+        report: dict[str, Any] = await self._call("GET", "/throttle")
+        return report
 
     async def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = await self._call("GET", "/stats")

@@ -163,3 +163,19 @@ async def test_a_sweep_job_rotates_whatever_version_is_current(world: World) -> 
     outcome = await world.engine.rotate(world.event("db", None))
     assert outcome.status is Status.ROTATED and outcome.from_version == newer.version, outcome
     assert world.store.versions["db"][-1].tags["RotatedFromVersion"] == newer.version
+
+
+async def test_a_record_left_verified_by_an_earlier_version_is_promoted_and_closed(world: World) -> None:
+    base = await world.seed_single()
+    world.provider.passwords["app"] = "applied-before-the-upgrade"
+    tags = pending_tags("db", "r-old", base, "app", Step.VERIFIED)
+    await world.store.set(pending_name("db"), SecretValue("applied-before-the-upgrade"), tags=tags)
+
+    outcome = await world.engine.rotate(world.event("db", base))
+
+    assert outcome.status is Status.ROTATED, outcome
+    assert world.store.versions["db"][-1].value.reveal() == "applied-before-the-upgrade"
+    assert world.provider.changes == 0, "already applied: promoted, not changed again"
+    assert [(v.enabled, v.tags["RotationStep"]) for v in world.store.versions[pending_name("db")]] == [
+        (False, "completed")
+    ]
