@@ -122,7 +122,10 @@ def cli(ctx: click.Context, stack: bool, verbose: bool) -> None:
     """Operate the Key Vault secret rotation service: plan, rotate, status, emergency, rollback, replay."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     # Outcomes are rendered from their objects; their log lines would only repeat them unless asked for.
-    logging.getLogger("secret_rotation").setLevel(logging.INFO if verbose else logging.CRITICAL)
+    # Restored when the command ends, so an in-process caller (tests, a REPL) keeps its own logging.
+    service_logger = logging.getLogger("secret_rotation")
+    ctx.call_on_close(lambda level=service_logger.level: service_logger.setLevel(level))
+    service_logger.setLevel(logging.INFO if verbose else logging.CRITICAL)
     ctx.obj = Options(stack=stack or STACK_ENV_VAR in os.environ)
 
 
