@@ -23,19 +23,28 @@ param eventDeliveryMode string = 'private'
 @description('Resource ID of an existing Key Vault to rotate secrets in (same subscription). Empty: create a new vault that meets the baseline.')
 param existingKeyVaultResourceId string = ''
 
+@description('With existingKeyVaultResourceId: also grant secretsAdminPrincipalId Key Vault Secrets Officer on that (possibly shared) vault. Off by default: an existing vault\'s access belongs to its owners (docs/security.md).')
+param grantSecretsAdminOnExistingVault bool = false
+
 @description('Enable Microsoft Defender for Key Vault on the whole subscription (billed per vault).')
 param enableDefenderForKeyVault bool = false
 
-@description('Resource IDs of storage accounts whose keys the service rotates (Storage Account Key Operator Service Role on each).')
+@description('Resource IDs of storage accounts whose keys the service rotates (storage-account-key): Storage Account Key Operator Service Role and Reader on each.')
 param managedStorageAccountIds array = []
 
-@description('Resource IDs of SQL servers whose admin password the service rotates (custom role: server read and write only).')
+@description('Resource IDs of Azure SQL logical servers (this subscription) whose administrator password the service rotates (azure-sql-admin): custom roles, server read/write on each server, operation status on its resource group.')
 param managedSqlServerIds array = []
+
+@description('Resource IDs of Azure Database for PostgreSQL flexible servers (this subscription) whose administrator password the service rotates (postgres-flexible-admin): custom roles, server read/write on each server, operation status on the subscription.')
+param managedPostgresFlexibleServerIds array = []
+
+@description('Object IDs of Entra ID applications whose client secrets the service rotates (entra-app-secret). Only ROTATION_ALLOWED_SCOPES is set here; the Graph permission is a manual step (docs/deployment.md).')
+param managedApplicationObjectIds array = []
 
 @description('Further scopes or provider URLs that secret tags may point at (ROTATION_ALLOWED_SCOPES).')
 param additionalAllowedScopes array = []
 
-@description('Object ID of a person or group granted Key Vault Secrets Officer on a new vault to create and tag secrets. Empty: none.')
+@description('Object ID of a person or group granted Key Vault Secrets Officer to create and tag secrets: on a new vault; on an existing vault only with grantSecretsAdminOnExistingVault. Empty: none.')
 param secretsAdminPrincipalId string = ''
 
 @description('Public IP of the machine running azd deploy and onboarding. Empty: vault, storage and app accept no public traffic at all.')
@@ -107,12 +116,22 @@ var tags = {
 }
 var isPrivate = eventDeliveryMode == 'private'
 var useExistingVault = !empty(existingKeyVaultResourceId)
-var vaultName = useExistingVault ? last(split(existingKeyVaultResourceId, '/')) : 'kv-${resourceToken}'
+// A new vault's name is seeded with the identity's principal ID, which is new whenever the environment
+// is created again: `azd down` deletes the identity with the resource group but leaves the vault
+// soft-deleted, its name reserved for 90 days by purge protection, so a name derived only from the
+// environment name would collide on the next `azd up`. Re-provisioning an existing environment keeps the
+// identity, hence the name (docs/deployment.md, "Clean up and re-create").
+var newVaultName = 'kv-${uniqueString(subscription().id, environmentName, identity.outputs.principalId)}'
+var vaultName = useExistingVault ? last(split(existingKeyVaultResourceId, '/')) : newVaultName
 var vaultResourceGroup = useExistingVault ? split(existingKeyVaultResourceId, '/')[4] : rg.name
 // The code compares vault URLs lower-cased without a trailing slash (secret_rotation/settings.py).
 var vaultUri = 'https://${vaultName}${environment().suffixes.keyvaultDns}'
 var rotationQueueName = 'secret-rotation'
-var allowedScopes = concat(managedStorageAccountIds, managedSqlServerIds, additionalAllowedScopes)
+// The scope the entra-app-secret rotator gives an application (docs/tags.md): one entry per application.
+var applicationScopes = [for objectId in managedApplicationObjectIds: '/tenants/${tenant().tenantId}/applications/${objectId}']
+var allowedScopes = concat(managedStorageAccountIds, managedSqlServerIds, managedPostgresFlexibleServerIds, applicationScopes, additionalAllowedScopes)
+// The secrets administrator is granted on a new vault, and on an existing one only when asked for.
+var grantSecretsAdmin = (!useExistingVault) || grantSecretsAdminOnExistingVault
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -191,7 +210,7 @@ module keyVaultAccess 'modules/keyvault-access.bicep' = {
   params: {
     vaultName: vaultName
     principalId: identity.outputs.principalId
-    secretsAdminPrincipalId: secretsAdminPrincipalId
+    secretsAdminPrincipalId: grantSecretsAdmin ? secretsAdminPrincipalId : ''
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
   dependsOn: [
@@ -270,7 +289,8 @@ module eventGrid 'modules/eventgrid.bicep' = {
   name: 'eventgrid'
   scope: rg
   params: {
-    location: location
+    // A system topic lives in its source's region, which for an existing vault need not be this one.
+    location: keyVaultAccess.outputs.vaultLocation
     tags: tags
     name: 'evgt-${resourceToken}'
     vaultResourceId: useExistingVault ? existingKeyVaultResourceId : resourceId(subscription().subscriptionId, rg.name, 'Microsoft.KeyVault/vaults', vaultName)
@@ -304,7 +324,12 @@ module alerts 'modules/alerts.bicep' = {
   }
 }
 
-// Storage accounts whose keys are rotated: key list/regenerate only, on each account, wherever it lives.
+// --- Grants for the management-plane rotators: exactly what each rotator calls, on exactly the listed
+// resources. Action strings are from Microsoft's resource provider operations reference (Azure
+// permissions for Databases); tests/infra rule CUSTOM-ROLE allows these sets and nothing else.
+
+// storage-account-key: list and regenerate keys (Storage Account Key Operator Service Role) and read the
+// account's blob endpoint (Reader), on each account, wherever it lives.
 module storageTargets 'modules/target-storage.bicep' = [for (accountId, i) in managedStorageAccountIds: {
   name: 'target-storage-${i}'
   scope: resourceGroup(split(accountId, '/')[2], split(accountId, '/')[4])
@@ -314,8 +339,9 @@ module storageTargets 'modules/target-storage.bicep' = [for (accountId, i) in ma
   }
 }]
 
-// SQL Server Contributor can also delete servers, change firewalls and auditing: the rotator only
-// needs to read the server and write its administrator password.
+// azure-sql-admin: the server update that sets the administrator password is a long-running operation.
+// SQL Server Contributor could also delete servers and change firewalls and auditing; this role only
+// reads the server and writes it.
 resource sqlPasswordRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(managedSqlServerIds)) {
   name: guid(subscription().id, environmentName, 'secret-rotation-sql-password-operator')
   properties: {
@@ -339,18 +365,133 @@ resource sqlPasswordRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
   }
 }
 
+// The SDK polls the update through the Azure-AsyncOperation and Location URLs SQL returns, which lie
+// under the server's resource group, not under the server:
+// /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Sql/locations/{region}/serverAzureAsyncOperation/{id}
+// (and .../serverOperationResults/{id}). ARM authorizes those GETs as
+// Microsoft.Sql/locations/serverAzureAsyncOperation/read and .../serverOperationResults/read over that
+// scope, but Microsoft.Sql's operations list registers neither name, so a custom role cannot name them
+// (Azure/azure-rest-api-specs#13700 shows the same for managed databases); the wildcard below is what
+// the built-in SQL DB Contributor role uses for them. Read only: operation statuses and location
+// metadata, never a server's configuration or data.
+resource sqlOperationStatusRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(managedSqlServerIds)) {
+  name: guid(subscription().id, environmentName, 'secret-rotation-sql-operation-status')
+  properties: {
+    roleName: 'Secret rotation SQL operation status reader (${environmentName})'
+    description: 'Reads the status of SQL long-running operations (location-level reads only).'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Sql/locations/*/read'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
+// One at a time: servers in one resource group share the group's (idempotent) status assignment.
+@batchSize(1)
 module sqlTargets 'modules/target-sql.bicep' = [for (serverId, i) in managedSqlServerIds: {
   name: 'target-sql-${i}'
   scope: resourceGroup(split(serverId, '/')[2], split(serverId, '/')[4])
   params: {
     sqlServerName: last(split(serverId, '/'))
     principalId: identity.outputs.principalId
-    roleDefinitionName: guid(subscription().id, environmentName, 'secret-rotation-sql-password-operator')
+    passwordRoleName: sqlPasswordRole.name
+    operationStatusRoleName: sqlOperationStatusRole.name
   }
+  // A role definition must exist before it is assigned.
   dependsOn: [
     sqlPasswordRole
+    sqlOperationStatusRole
   ]
 }]
+
+// postgres-flexible-admin: the server update that sets the administrator password is a long-running
+// operation (Microsoft.DBforPostgreSQL/flexibleServers write).
+resource postgresPasswordRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(managedPostgresFlexibleServerIds)) {
+  name: guid(subscription().id, environmentName, 'secret-rotation-postgres-password-operator')
+  properties: {
+    roleName: 'Secret rotation PostgreSQL flexible server password operator (${environmentName})'
+    description: 'Reads a PostgreSQL flexible server and updates its administrator password; nothing else.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          'Microsoft.DBforPostgreSQL/flexibleServers/read'
+          'Microsoft.DBforPostgreSQL/flexibleServers/write'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
+// PostgreSQL returns subscription-level polling URLs:
+// /subscriptions/{s}/providers/Microsoft.DBforPostgreSQL/locations/{region}/azureAsyncOperation/{id}
+// (and .../operationResults/{id}), so these two registered read actions are granted on the
+// subscription. They reveal operation statuses only.
+resource postgresOperationStatusRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(managedPostgresFlexibleServerIds)) {
+  name: guid(subscription().id, environmentName, 'secret-rotation-postgres-operation-status')
+  properties: {
+    roleName: 'Secret rotation PostgreSQL operation status reader (${environmentName})'
+    description: 'Reads the status of PostgreSQL long-running operations; nothing else.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          'Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read'
+          'Microsoft.DBforPostgreSQL/locations/operationResults/read'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
+module postgresTargets 'modules/target-postgres-flexible.bicep' = [for (serverId, i) in managedPostgresFlexibleServerIds: {
+  name: 'target-postgres-flexible-${i}'
+  scope: resourceGroup(split(serverId, '/')[2], split(serverId, '/')[4])
+  params: {
+    serverName: last(split(serverId, '/'))
+    principalId: identity.outputs.principalId
+    passwordRoleName: postgresPasswordRole.name
+  }
+  dependsOn: [
+    postgresPasswordRole
+  ]
+}]
+
+module postgresOperationStatus 'modules/operation-status-reader.bicep' = if (!empty(managedPostgresFlexibleServerIds)) {
+  name: 'postgres-operation-status'
+  params: {
+    principalId: identity.outputs.principalId
+    roleName: postgresOperationStatusRole.name
+  }
+  dependsOn: [
+    postgresOperationStatusRole
+  ]
+}
+
+// entra-app-secret: nothing to deploy. The Graph application permission Application.ReadWrite.OwnedBy
+// and ownership of each application are granted by a directory administrator (docs/deployment.md).
 
 // Subscription-wide plan, so opt-in: it bills every vault in the subscription.
 module defenderForKeyVault 'modules/defender.bicep' = if (enableDefenderForKeyVault) {
@@ -359,6 +500,8 @@ module defenderForKeyVault 'modules/defender.bicep' = if (enableDefenderForKeyVa
 
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
+// The hooks pass it to every CLI call, so they never act on whatever subscription the CLI defaults to.
+output AZURE_SUBSCRIPTION_ID string = subscription().subscriptionId
 output AZURE_RESOURCE_GROUP string = rg.name
 output EVENT_DELIVERY_MODE string = eventDeliveryMode
 output FUNCTION_APP_NAME string = functionApp.outputs.name
@@ -372,5 +515,7 @@ output OUTCOME_TOPIC_ENDPOINT string = outcomeTopic.outputs.endpoint
 output KEYVAULT_NAME string = vaultName
 output KEYVAULT_URI string = vaultUri
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+// The Entra onboarding step grants Graph access to this principal (docs/deployment.md).
+output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output MAX_DELIVERY_ATTEMPTS int = maxDeliveryAttempts
 output EVENT_TTL_MINUTES int = eventTimeToLiveInMinutes

@@ -81,7 +81,8 @@ async def http(stack_env: dict[str, str]) -> AsyncIterator[aiohttp.ClientSession
 
 @pytest.fixture
 async def kv_double(http: aiohttp.ClientSession, stack_env: dict[str, str]) -> AsyncIterator[KeyVaultDouble]:
-    """The management API of the stack's first vault, reset (no RBAC denials, no policy) around the test."""
+    """The management API of the stack's first vault, reset around the test (no RBAC denials, no policy, no
+    purge protection)."""
     double = KeyVaultDouble(http, stack_env["KEYVAULT_MANAGEMENT_URL"], stack_env["KEYVAULT_URL"])
     await double.token(stack_env["IDENTITY_ENDPOINT"], stack_env["IDENTITY_HEADER"])
     await double.reset()

@@ -39,6 +39,8 @@ ALLOWED_BUILTIN_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("Microsoft.Storage/storageAccounts/blobServices/containers",),
     ),
     "3913510d-42f4-4e42-8a64-420c390055eb": ("Monitoring Metrics Publisher", ("Microsoft.Insights/components",)),
+    # storage-account-key reads the account's blob endpoint; Reader on the account only (never wider).
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7": ("Reader", ("Microsoft.Storage/storageAccounts",)),
     "d5a91429-5739-47e2-a06b-3470a27159e7": ("EventGrid Data Sender", ("Microsoft.EventGrid/topics",)),
 }
 
@@ -52,10 +54,28 @@ FORBIDDEN_ROLES: dict[str, str] = {
     "00482a5a-887f-4fb3-b363-3b7fe8e74483": "Key Vault Administrator",
 }
 
-#: The only actions a custom role may grant: read a SQL server and write it (its admin password).
-ALLOWED_CUSTOM_ROLE_ACTIONS = frozenset({"Microsoft.Sql/servers/read", "Microsoft.Sql/servers/write"})
-#: Custom roles may only be assigned on these resource types.
-CUSTOM_ROLE_SCOPES = ("Microsoft.Sql/servers",)
+#: Scope kinds of an assignment declared without `scope` in a module (the module's target scope).
+RESOURCE_GROUP_SCOPE = "resourceGroup"
+SUBSCRIPTION_SCOPE = "subscription"
+
+#: The custom roles the templates may define, as exact action sets, with where each may be assigned:
+#: read and write a database server (its administrator password) on that server only, and read the
+#: status of the server update (a long-running operation) where the provider's polling URLs live.
+#: Action strings: Microsoft's resource provider operations reference (Azure permissions for Databases);
+#: main.bicep explains the SQL wildcard and the scope of each polling URL.
+CUSTOM_ROLES: dict[frozenset[str], tuple[str, ...]] = {
+    frozenset({"Microsoft.Sql/servers/read", "Microsoft.Sql/servers/write"}): ("Microsoft.Sql/servers",),
+    frozenset({"Microsoft.Sql/locations/*/read"}): (RESOURCE_GROUP_SCOPE,),
+    frozenset({"Microsoft.DBforPostgreSQL/flexibleServers/read", "Microsoft.DBforPostgreSQL/flexibleServers/write"}): (
+        "Microsoft.DBforPostgreSQL/flexibleServers",
+    ),
+    frozenset(
+        {
+            "Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read",
+            "Microsoft.DBforPostgreSQL/locations/operationResults/read",
+        }
+    ): (SUBSCRIPTION_SCOPE,),
+}
 
 #: Event types the subscriptions must deliver, and no other: SecretNewVersionCreated would make the
 #: service trigger itself, since it writes new versions.
@@ -262,6 +282,60 @@ def check_vault_diagnostics(parsed: Parsed) -> list[Finding]:
     return [Finding("KV-DIAGNOSTICS", "-", "no diagnostic setting sends the vault's AuditEvent to Log Analytics")]
 
 
+def _expand(parsed: Parsed, rel: str, value: Json, depth: int = 5) -> Json:
+    """`value` with every bare variable name in it replaced by the variable's value, a few levels deep."""
+    if depth == 0:
+        return value
+    if isinstance(value, str):
+        variables = _variables(parsed, rel)
+        return _expand(parsed, rel, variables[value], depth - 1) if value in variables else value
+    if isinstance(value, dict):
+        return {key: _expand(parsed, rel, item, depth) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand(parsed, rel, item, depth) for item in value]
+    return value
+
+
+def check_vault_name(parsed: Parsed) -> list[Finding]:
+    """A new vault's name changes when the environment is created again: it is seeded with the app
+    identity's principal ID, which `azd down` deletes. A name derived only from the environment name
+    collides with the soft-deleted, purge-protected vault of the previous incarnation."""
+    findings = []
+    for caller, body in _module_calls(parsed, "modules/keyvault.bicep"):
+        name = _expand(parsed, caller, _get(body, "params", "name"))
+        if APP_IDENTITY_PRINCIPAL not in repr(name):
+            findings.append(
+                Finding("KV-NAME-REUSE", caller, f"the new vault's name must be seeded with {APP_IDENTITY_PRINCIPAL}")
+            )
+    return findings
+
+
+def check_vault_admin(parsed: Parsed) -> list[Finding]:
+    """The secrets administrator gets a role on an existing (possibly shared) vault only when asked for:
+    the value passed to keyvault-access.bicep is '' unless grantSecretsAdminOnExistingVault (default
+    false) or the vault is new."""
+    findings = []
+    for caller, body in _module_calls(parsed, "modules/keyvault-access.bicep"):
+        cond = _conditional(_get(body, "params", "secretsAdminPrincipalId"))
+        condition = _resolve(parsed, caller, cond[0]) if cond else None
+        switch = (_get(parsed[caller].get("ok"), "parameters", "grantSecretsAdminOnExistingVault") or {}).get("default")
+        if (
+            cond is None
+            or "" not in (cond[1], cond[2])
+            or not all(_mentions(condition, name) for name in ("grantSecretsAdminOnExistingVault", "useExistingVault"))
+            or switch is not False
+        ):
+            findings.append(
+                Finding(
+                    "KV-ADMIN-EXISTING",
+                    caller,
+                    "secretsAdminPrincipalId reaches an existing vault only with grantSecretsAdminOnExistingVault "
+                    "(default false)",
+                )
+            )
+    return findings
+
+
 # --- event grid ------------------------------------------------------------------------------------
 
 
@@ -301,6 +375,40 @@ def _check_subscription(res: Resource) -> tuple[list[Finding], set[str]]:
     if plain:
         destinations.add(str(plain))
     return findings, destinations
+
+
+def check_system_topic_region(parsed: Parsed) -> list[Finding]:
+    """The vault's system topic is created in the vault's region (an existing vault's need not be the
+    deployment's): the caller passes the location output of a module that reads it from the vault."""
+    findings = []
+    for rel, template in _templates(parsed):
+        for symbol, res in (template.get("resources") or {}).items():
+            body = _body(res)
+            if res["type"] != SYSTEM_TOPIC or res.get("existing"):
+                continue
+            location_param = str(body.get("location"))
+            for caller, call in _module_calls(parsed, rel):
+                passed = _dotted(_get(call, "params", location_param))
+                if not _is_vault_location(parsed, caller, passed):
+                    findings.append(
+                        Finding("EG-TOPIC-REGION", caller, f"{symbol} must be created in the vault's region")
+                    )
+    return findings
+
+
+def _is_vault_location(parsed: Parsed, caller: str, passed: Json) -> bool:
+    """`passed` is `<module>.outputs.<o>` and that module's output `o` is `<vault>.location`."""
+    parts = passed.split(".") if isinstance(passed, str) else []
+    if len(parts) != 3 or parts[1] != "outputs":
+        return False
+    module = ((parsed[caller].get("ok") or {}).get("modules") or {}).get(parts[0])
+    target = _get(module, "detail", "path")
+    base = caller.rsplit("/", 1)[0] if "/" in caller else ""
+    rel = f"{base}/{target}" if base else str(target)
+    template = (parsed.get(rel) or {}).get("ok") or {}
+    output = _dotted(_get(template, "outputs", parts[2], "value"))
+    vaults = {s for s, r in (template.get("resources") or {}).items() if r["type"] == "Microsoft.KeyVault/vaults"}
+    return isinstance(output, str) and output.endswith(".location") and output.split(".")[0] in vaults
 
 
 def check_event_grid(parsed: Parsed) -> list[Finding]:
@@ -528,30 +636,55 @@ def _role_id_argument(value: Json) -> Json:
     return None
 
 
-def _custom_role_names(parsed: Parsed) -> list[Json]:
-    return [
-        r.body.get("name")
-        for r in resources(parsed)
-        if r.type == "Microsoft.Authorization/roleDefinitions" and not r.existing
-    ]
+def _custom_roles(parsed: Parsed) -> list[Resource]:
+    return [r for r in resources(parsed) if r.type == "Microsoft.Authorization/roleDefinitions" and not r.existing]
 
 
-def _module_param_values(parsed: Parsed, module_file: str, param: str) -> list[Json]:
-    """Values callers pass for `param` to the module file `module_file` (paths relative to the root)."""
-    values = []
+def _role_actions(role: Resource) -> frozenset[str]:
+    found: set[str] = set()
+    for permission in _get(role.body, "properties", "permissions") or []:
+        found |= set(permission.get("actions") or []) | set(permission.get("dataActions") or [])
+    return frozenset(found)
+
+
+def _passed_custom_role(parsed: Parsed, caller: str, value: Json) -> Resource | None:
+    """The custom role a caller passes, as `<role>.name` or as the role's own name expression."""
+    for role in _custom_roles(parsed):
+        if role.file == caller and (_dotted(value) == f"{role.symbol}.name" or value == role.body.get("name")):
+            return role
+    return None
+
+
+def _module_calls(parsed: Parsed, module_file: str) -> list[tuple[str, dict[str, Any]]]:
+    """(caller file, module body) for every call of the module file `module_file` (paths relative to the root)."""
+    calls = []
     for rel, template in _templates(parsed):
         base = rel.rsplit("/", 1)[0] if "/" in rel else ""
         for module in (template.get("modules") or {}).values():
             target = _get(module, "detail", "path") or ""
             resolved = f"{base}/{target}" if base else target
             if resolved.replace("/./", "/") == module_file:
-                values.append(_get(_body(module), "params", param))
-    return values
+                calls.append((rel, _body(module)))
+    return calls
 
 
-def _scope_type(res: Resource, by_symbol: dict[tuple[str, str], Resource]) -> str | None:
+def _module_param_values(parsed: Parsed, module_file: str, param: str) -> list[Json]:
+    """Values callers pass for `param` to the module file `module_file` (paths relative to the root)."""
+    return [_get(body, "params", param) for _, body in _module_calls(parsed, module_file)]
+
+
+def _target_scope(parsed: Parsed, rel: str) -> str:
+    """`targetScope` of a template (Bicep's default is the resource group)."""
+    scope = _get(parsed[rel].get("ok") or {}, "globals", "scope", "value")
+    return str(scope) if scope else RESOURCE_GROUP_SCOPE
+
+
+def _scope_type(parsed: Parsed, res: Resource, by_symbol: dict[tuple[str, str], Resource]) -> str | None:
+    """The resource type an assignment is scoped to, or the module's own scope kind when it has no `scope`."""
     if res.type.endswith(PROVIDERS_ROLE_ASSIGNMENT):
         return res.type[: -len(PROVIDERS_ROLE_ASSIGNMENT)]
+    if "scope" not in res.body:
+        return _target_scope(parsed, res.file)
     scope = res.body.get("scope")
     target = by_symbol.get((res.file, scope)) if isinstance(scope, str) else None
     return target.type if target else None
@@ -566,7 +699,7 @@ def _check_assignment(parsed: Parsed, res: Resource, by_symbol: dict[tuple[str, 
     name = res.body.get("name")
     if not (_get(name, "function", "type") == "guid" or (isinstance(name, str) and "${guid(" in name)):
         fail("ROLE-NAME", "name must be a deterministic guid(...)")
-    scope_type = _scope_type(res, by_symbol)
+    scope_type = _scope_type(parsed, res, by_symbol)
     if scope_type is None:
         fail("ROLE-SCOPE", "must be scoped to a declared resource")
     role_arg = _resolve(parsed, res.file, _role_id_argument(_get(res.body, "properties", "roleDefinitionId")))
@@ -578,13 +711,16 @@ def _check_assignment(parsed: Parsed, res: Resource, by_symbol: dict[tuple[str, 
         elif scope_type not in allowed[1]:
             fail("ROLE-SCOPE", f"{allowed[0]} belongs on {allowed[1]}, not {scope_type}")
     elif isinstance(role_arg, str) and role_arg in params:
-        # A custom role passed in: every caller must pass the name of a custom role declared here.
-        passed = _module_param_values(parsed, res.file, role_arg)
-        custom_names = _custom_role_names(parsed)
-        if not passed or any(value not in custom_names for value in passed):
+        # A custom role passed in: every caller must pass a custom role declared beside the call, and
+        # this assignment's scope must be one that role's action set allows.
+        calls = _module_calls(parsed, res.file)
+        roles = [_passed_custom_role(parsed, caller, _get(body, "params", role_arg)) for caller, body in calls]
+        if not roles or any(role is None for role in roles):
             fail("ROLE-ID", f"{role_arg} must name a declared custom role")
-        if scope_type not in CUSTOM_ROLE_SCOPES:
-            fail("ROLE-SCOPE", f"custom role on {scope_type}")
+        for role in roles:
+            allowed_scopes = CUSTOM_ROLES.get(_role_actions(role)) if role else None
+            if role and (allowed_scopes is None or scope_type not in allowed_scopes):
+                fail("ROLE-SCOPE", f"custom role {role.symbol} on {scope_type}")
     else:
         fail("ROLE-ID", "roleDefinitionId must name a known role")
     return findings
@@ -606,17 +742,42 @@ def check_role_assignments(parsed: Parsed, texts: dict[str, str]) -> list[Findin
 
 
 def check_custom_roles(parsed: Parsed) -> list[Finding]:
+    """Every custom role grants exactly one of the allowed action sets, and no data actions."""
+    findings = []
+    for role in _custom_roles(parsed):
+        data = any(p.get("dataActions") for p in _get(role.body, "properties", "permissions") or [])
+        if _role_actions(role) not in CUSTOM_ROLES or data:
+            findings.append(
+                Finding(
+                    "CUSTOM-ROLE",
+                    role.file,
+                    f"{role.symbol}: actions {sorted(_role_actions(role))} are not one of the allowed custom roles",
+                )
+            )
+    return findings
+
+
+# --- alerts ----------------------------------------------------------------------------------------
+
+
+def check_alert_queries(parsed: Parsed) -> list[Finding]:
+    """A log alert on the Log Analytics workspace skips query validation: in a new workspace the tables
+    its query reads (AzureDiagnostics) do not exist until the first diagnostic record arrives, and a
+    rule whose query does not validate fails the deployment."""
     findings = []
     for res in resources(parsed):
-        if res.type != "Microsoft.Authorization/roleDefinitions" or res.existing:
+        if res.type != "Microsoft.Insights/scheduledQueryRules" or res.existing:
             continue
-        for permission in _get(res.body, "properties", "permissions") or []:
-            actions = set(permission.get("actions") or []) | set(permission.get("dataActions") or [])
-            extra = actions - ALLOWED_CUSTOM_ROLE_ACTIONS
-            if extra:
-                findings.append(
-                    Finding("CUSTOM-ROLE", res.file, f"{res.symbol}: actions beyond SQL read/write: {sorted(extra)}")
+        props = res.body.get("properties") or {}
+        on_workspace = any("workspace" in repr(scope).lower() for scope in props.get("scopes") or [])
+        if on_workspace and props.get("skipQueryValidation") is not True:
+            findings.append(
+                Finding(
+                    "ALERT-EMPTY-WORKSPACE",
+                    res.file,
+                    f"{res.symbol}: skipQueryValidation must be true on a rule that queries the workspace",
                 )
+            )
     return findings
 
 
@@ -710,6 +871,10 @@ RULES: tuple[Callable[[Parsed], list[Finding]], ...] = (
     check_telemetry,
     check_outcome_topic,
     check_lock_container,
+    check_alert_queries,
+    check_system_topic_region,
+    check_vault_name,
+    check_vault_admin,
 )
 
 

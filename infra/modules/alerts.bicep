@@ -111,6 +111,14 @@ resource poisonMessages 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previ
 }
 
 // AuditEvent (modules/keyvault-access.bicep) records each denied call with HTTP status 403.
+// A new workspace has no AzureDiagnostics table until the vault's first audit record arrives, so the
+// query would fail validation when the rule is created and fail the first `azd up`.
+// skipQueryValidation creates the rule anyway; it evaluates once the table exists. The property is in
+// ScheduledQueryRuleProperties at this api-version: Azure/bicep-types-az
+// generated/monitor/microsoft.insights/2023-03-15-preview/types.md, and azure-rest-api-specs
+// Microsoft.Insights/preview/2023-03-15-preview/scheduledQueryRule_API.json: "The flag which indicates
+// whether the provided query should be validated or not. The default is false."
+// tests/infra rule ALERT-EMPTY-WORKSPACE keeps it on every rule that queries the workspace.
 resource vaultAccessDenied 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
   name: 'alert-keyvault-denied-${resourceToken}'
   location: location
@@ -120,6 +128,8 @@ resource vaultAccessDenied 'Microsoft.Insights/scheduledQueryRules@2023-03-15-pr
     description: 'A caller was denied access to the vault (missing role, firewall or a probing attempt).'
     severity: 2
     enabled: true
+    // Created even though a new workspace has no AzureDiagnostics table yet (see above the resource).
+    skipQueryValidation: true
     evaluationFrequency: 'PT5M'
     windowSize: 'PT15M'
     scopes: [

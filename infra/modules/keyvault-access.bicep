@@ -1,7 +1,10 @@
 // Deployed where the vault lives (new or existing): the app identity's data-plane role on this vault
-// only, the optional secrets administrator, and AuditEvent logs to Log Analytics.
+// only, the optional secrets administrator (main.bicep passes it for an existing vault only when
+// grantSecretsAdminOnExistingVault is set), AuditEvent logs to Log Analytics, and the vault's region
+// (its Event Grid system topic must be created there).
 param vaultName string
 param principalId string
+@description('Object ID of a person or group granted Key Vault Secrets Officer on this vault. Empty: none.')
 param secretsAdminPrincipalId string
 param logAnalyticsWorkspaceId string
 
@@ -53,3 +56,5 @@ resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-prev
     ]
   }
 }
+
+output vaultLocation string = vault.location

@@ -27,7 +27,8 @@ Control API (never forwarded; see `faults_rules` for the rule semantics):
                            requests 4,000 x S (each at least 1); over the limit the answer is Key Vault's
                            429 (code Throttled, "... Reason: VaultRequestTypeLimitReached"), without
                            Retry-After unless retry_after asks for one ("auto": seconds until a slot
-                           frees); 429s do not count. Replaces the settings and zeroes the counters.
+                           frees); 429s do not count, nor do requests without a bearer token (they only
+                           draw the 401 challenge). Replaces the settings and zeroes the counters.
     GET /__faults/throttle {"enabled", "config", "limits": {"create", "other"}, "vaults": {authority:
                             {"create"|"other": {"limit", "admitted", "throttled", "in_window"}}}}
     DELETE /__faults/throttle            off (the default)
@@ -232,8 +233,9 @@ async def forward(request: web.Request) -> web.StreamResponse:
         injected = await _inject(request, proxy, rule)
         if injected is not None:
             return injected
-    if proxy.throttle is not None:
+    if proxy.throttle is not None and "Authorization" in request.headers:
         # Key Vault's own limits apply only to what reaches it: after the injected faults, before forwarding.
+        # A request without a token only draws the bearer challenge (401), no transaction: not counted.
         throttled = proxy.throttle.admit(request.host, request.method, request.path, time.monotonic())
         if throttled is not None:
             LOG.info("%s throttle %s %s", proxy.name, request.method, request.path)

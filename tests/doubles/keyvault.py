@@ -20,7 +20,9 @@ Behaviours pinned against Microsoft's REST specification and documentation by `t
     soft delete (`keyvault_deleted`): DELETE moves a secret with all versions to /deletedsecrets (GET list
     and one, POST .../recover, DELETE = purge: 204, or 403 `Forbidden` under purge protection), and a PUT
     to a deleted name answers 409 `Conflict`, inner error `ObjectIsDeletedButRecoverable`;
-    api-version 2025-07-01 accepted alongside 7.2-7.6; others answer 400 `BadParameter`.
+    api-version 2025-07-01 accepted alongside 7.2-7.6; others answer 400 `BadParameter`;
+    metadata limits: at most 15 tags, names and values of at most 512 characters, contentType of at
+    most 255 (400 `BadParameter`, and a refused update changes nothing).
 
 Management API (`keyvault_management`; no auth, like Lowkey Vault; not part of Key Vault's API). The
 `vault=<authority or URL>` query parameter names one vault; the read and clock endpoints act on all
@@ -32,10 +34,12 @@ vaults without it, the settings endpoints require it:
     POST /management/requests/reset
     PUT  /management/rbac?vault=V  {"rules": [{"secret": NAME, "deny": [OPERATION, ...]}, ...]}
                                   replace the vault's per-secret RBAC denials; OPERATION is one of set,
-                                  update, get, list_versions, delete, recover, purge, or the shorthands
-                                  write (= set + update) and read (= get + list_versions); names are
-                                  case-insensitive. So {"secret": "A--rotation-pending", "deny": ["write"]}
-                                  lets the identity write A but not its pending record, and vice versa.
+                                  update, get, list_versions, delete, recover, purge, list, list_deleted,
+                                  or the shorthands write (= set + update) and read (= get +
+                                  list_versions); names are case-insensitive, and "*" means every secret
+                                  plus the vault-wide listings (list, list_deleted). So {"secret":
+                                  "A--rotation-pending", "deny": ["write"]} lets the identity write A but
+                                  not its pending record, and vice versa.
     GET  /management/rbac?vault=V    DELETE /management/rbac?vault=V (no denials)
     PUT  /management/policy?vault=V  {"require_content_type": bool, "require_expiry": bool}
                                   assign the built-in "Secrets should have content type set" and/or "Key

@@ -12,18 +12,19 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.doubles.keyvault_errors import KvError
+from tests.doubles.keyvault_errors import KvError, deleted_not_found, not_found
 from tests.doubles.keyvault_http import base_url, data_plane, listing, live_secret, page, secret_name, store_of
 from tests.doubles.keyvault_store import Deleted, VaultStore, item, now
 
 RETENTION_DAYS = 90
 
 
-def _deleted(request: web.Request) -> Deleted:
+def _deleted(request: web.Request, *, recovering: bool = False) -> Deleted:
     name = secret_name(request)
     deleted = store_of(request).deleted.get(name.lower())
     if deleted is None:
-        raise KvError(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+        # Recorded sessions: a recover of a missing name answers the live secret's 404, the others this one.
+        raise not_found(name) if recovering else deleted_not_found(name)
     return deleted
 
 
@@ -63,7 +64,7 @@ async def list_deleted(request: web.Request) -> web.StreamResponse:
 
 @data_plane("recover")
 async def recover(request: web.Request) -> web.StreamResponse:
-    deleted, store = _deleted(request), store_of(request)
+    deleted, store = _deleted(request, recovering=True), store_of(request)
     secret = deleted.secret
     del store.deleted[secret.name.lower()]
     store.secrets[secret.name.lower()] = secret

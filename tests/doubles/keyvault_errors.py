@@ -22,8 +22,19 @@ class KvError(Exception):
 
 
 def not_found(name: str, version: str = "") -> KvError:
+    """Key Vault's 404 for a live secret (or version), worded as in recorded sessions."""
     ident = f"{name}/{version}" if version else name
-    return KvError(404, "SecretNotFound", f"A secret with (name/id) {ident} was not found in this key vault.")
+    message = (
+        f"A secret with (name/id) {ident} was not found in this key vault. If you recently deleted this secret "
+        "you may be able to recover it using the correct recovery command. For help resolving this issue, "
+        "please see https://go.microsoft.com/fwlink/?linkid=2125182"
+    )
+    return KvError(404, "SecretNotFound", message)
+
+
+def deleted_not_found(name: str) -> KvError:
+    """Key Vault's 404 for a name with no deleted secret (GET or purge of /deletedsecrets/{name})."""
+    return KvError(404, "SecretNotFound", f"Deleted Secret not found: {name}")
 
 
 def bad(message: str) -> KvError:

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from tests.doubles import tokens
 from tests.doubles.keyvault_errors import KvError, bad, not_found
+from tests.doubles.keyvault_rules import EVERY_SECRET
 from tests.doubles.keyvault_store import API_VERSION_COUNT, VAULTS, Secret, VaultStore, Version
 
 RESOURCE = "https://vault.azure.net"
@@ -103,12 +104,13 @@ def data_plane(operation: str) -> Callable[[Handler], Handler]:
                     f"supported version ({SUPPORTED_API_VERSIONS[-1]})."
                 )
             store.counts[API_VERSION_COUNT + api_version] += 1
-            if "name" in request.match_info:
-                try:
-                    store.rbac.check(operation, request.match_info["name"], store.authority, claims)
-                except KvError:
-                    store.counts["forbidden"] += 1
-                    raise
+            try:
+                # Vault-wide operations (the listings) are authorized at the vault's scope.
+                name = request.match_info.get("name", EVERY_SECRET)
+                store.rbac.check(operation, name, store.authority, claims)
+            except KvError:
+                store.counts["forbidden"] += 1
+                raise
             return await handler(request)
 
         return wrapped

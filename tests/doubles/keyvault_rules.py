@@ -24,7 +24,10 @@ DATA_ACTIONS = {
     "delete": "Microsoft.KeyVault/vaults/secrets/delete",
     "recover": "Microsoft.KeyVault/vaults/secrets/recover/action",
     "purge": "Microsoft.KeyVault/vaults/secrets/purge/action",
+    "list": "Microsoft.KeyVault/vaults/secrets/readMetadata/action",  # GET /secrets, at the vault's scope
+    "list_deleted": "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
 }
+EVERY_SECRET = "*"  # a rule for "*" covers every secret and the vault-wide listings
 # Shorthands accepted in a rule's "deny" list.
 ALIASES = {"write": ("set", "update"), "read": ("get", "list_versions")}
 # Built-in Azure Policy definitions for secrets whose "Deny" effect this double can enforce.
@@ -44,7 +47,7 @@ class Rbac:
 
     @classmethod
     def parse(cls, body: Any) -> Rbac:
-        """`{"rules": [{"secret": NAME, "deny": [operation or alias, ...]}, ...]}`; later rules add to earlier."""
+        """`{"rules": [{"secret": NAME or "*", "deny": [operation or alias, ...]}, ...]}`; rules add up."""
         if not isinstance(body, dict) or not isinstance(body.get("rules"), list):
             raise bad('the body must be {"rules": [{"secret": NAME, "deny": [...]}, ...]}')
         denied: dict[str, set[str]] = {}
@@ -71,14 +74,15 @@ class Rbac:
         return {"rules": [{"secret": name, "deny": sorted(ops)} for name, ops in sorted(self.denied.items())]}
 
     def check(self, operation: str, name: str, authority: str, claims: dict[str, Any]) -> None:
-        """Raise Key Vault's RBAC denial when `operation` on secret `name` is denied."""
-        if operation not in self.denied.get(name.lower(), frozenset()):
+        """Raise Key Vault's RBAC denial when `operation` on secret `name` (`*`: the vault) is denied."""
+        denied = self.denied.get(name.lower(), frozenset()) | self.denied.get(EVERY_SECRET, frozenset())
+        if operation not in denied:
             return
         vault = _vault_name(authority)
         caller = f"appid={claims.get('appid', '')};oid={claims.get('oid', '')};iss={claims.get('iss', '')}"
         resource = (
             "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/local/providers/"
-            f"microsoft.keyvault/vaults/{vault}/secrets/{name}"
+            f"microsoft.keyvault/vaults/{vault}" + ("" if name == EVERY_SECRET else f"/secrets/{name}")
         )
         # The shape of a real denial (DecisionReason, Assignment, Vault lines) as Key Vault words it.
         message = (

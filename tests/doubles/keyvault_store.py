@@ -1,9 +1,10 @@
 """In-memory storage of the Key Vault double: one independent vault per request authority.
 
-The HTTP layer (`tests.doubles.keyvault`) resolves each request to a vault by the authority the client
-sent (`host:port`), so `https://127.0.0.1:8443` and `https://localhost:8443` behave like two vaults even
-though one process serves both. This module holds the data model, each vault's settings (RBAC rules,
-in `tests.doubles.keyvault_rules`) and the rules for applying set/update bodies; it knows nothing of
+The HTTP layer (`tests.doubles.keyvault_http`) resolves each request to a vault by the authority the
+client sent (`host:port`), so `https://127.0.0.1:8443` and `https://localhost:8443` behave like two
+vaults even though one process serves both. This module holds the data model (live and soft-deleted
+secrets, request counters), each vault's settings (RBAC rules and policy from `keyvault_rules`, purge
+protection), Key Vault's limits and the rules for applying set/update bodies; it knows nothing of
 aiohttp routing.
 """
 
@@ -150,33 +151,47 @@ def item(
     return body
 
 
+# Microsoft Learn, "About Azure Key Vault secrets": contentType at most 255 characters; "up to 15 tags,
+# each of which can have a 512 character name and a 512 character value".
+MAX_CONTENT_TYPE = 255
+MAX_TAGS = 15
+MAX_TAG_LENGTH = 512
+
+
+def _tags(tags: Any) -> dict[str, str]:
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(t, str) for k, t in tags.items()):
+        raise bad("tags must be an object of string values.")
+    if len(tags) > MAX_TAGS:
+        raise bad(f"tags must have at most {MAX_TAGS} entries; got {len(tags)}.")
+    if any(len(k) > MAX_TAG_LENGTH or len(t) > MAX_TAG_LENGTH for k, t in tags.items()):
+        raise bad(f"tag names and values must be at most {MAX_TAG_LENGTH} characters.")
+    return dict(tags)
+
+
 def apply_common(v: Version, body: dict[str, Any]) -> None:
-    """Validate and apply contentType/tags/attributes shared by set and update."""
+    """Validate contentType/tags/attributes shared by set and update, then apply them (all or nothing)."""
+    changes: dict[str, Any] = {}
     if "contentType" in body:
-        if body["contentType"] is not None and not isinstance(body["contentType"], str):
-            raise bad("contentType must be a string.")
-        v.content_type = body["contentType"]
-    if "tags" in body and body["tags"] is not None:
-        tags = body["tags"]
-        if (
-            not isinstance(tags, dict)
-            or len(tags) > 15
-            or not all(isinstance(k, str) and isinstance(val, str) for k, val in tags.items())
-        ):
-            raise bad("tags must be an object of at most 15 string values.")
-        v.tags = dict(tags)
+        content_type = body["contentType"]
+        if content_type is not None and (not isinstance(content_type, str) or len(content_type) > MAX_CONTENT_TYPE):
+            raise bad(f"contentType must be a string of at most {MAX_CONTENT_TYPE} characters.")
+        changes["content_type"] = content_type
+    if body.get("tags") is not None:
+        changes["tags"] = _tags(body["tags"])
     attrs = body.get("attributes") or {}
     if not isinstance(attrs, dict):
         raise bad("attributes must be an object.")
     if attrs.get("enabled") is not None:
         if not isinstance(attrs["enabled"], bool):
             raise bad("attributes.enabled must be a boolean.")
-        v.enabled = attrs["enabled"]
+        changes["enabled"] = attrs["enabled"]
     for key in ("nbf", "exp"):
         if attrs.get(key) is not None:
             if not isinstance(attrs[key], int) or isinstance(attrs[key], bool):
                 raise bad(f"attributes.{key} must be an integer (epoch seconds).")
-            setattr(v, key, attrs[key])
+            changes[key] = attrs[key]
+    for key, value in changes.items():
+        setattr(v, key, value)
 
 
 def count_summary(stores: list[VaultStore]) -> dict[str, Any]:

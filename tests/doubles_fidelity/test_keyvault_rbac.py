@@ -86,6 +86,23 @@ async def test_read_denial_comes_before_the_lookup(vault: SecretClient, kv_doubl
     await vault.set_secret(name, uuid.uuid4().hex)  # writing was not denied
 
 
+async def test_a_rule_for_every_secret_covers_the_vault_listing(vault: SecretClient, kv_double: KeyVaultDouble):
+    """REST spec GetSecrets (stable/2025-07-01/secrets.json): "The Get Secrets operation is applicable to
+    the entire vault ... This operation requires the secrets/list permission", so it is authorized at the
+    vault's scope, not a secret's. A rule for "*" stands for every secret and the vault."""
+    name = unique("rbac")
+    await vault.set_secret(name, uuid.uuid4().hex)
+    await kv_double.deny({"secret": "*", "deny": ["list", "set"]})
+    with pytest.raises(HttpResponseError) as listing:
+        [p async for p in vault.list_properties_of_secrets()]
+    status, _, inner, message = _denial(listing)
+    assert (status, inner) == (403, "ForbiddenByRbac")
+    assert "Microsoft.KeyVault/vaults/secrets/readMetadata/action" in message and "/secrets/'" not in message
+    with pytest.raises(HttpResponseError):
+        await vault.set_secret(unique("rbac"), uuid.uuid4().hex)
+    await vault.get_secret(name)  # not denied
+
+
 async def test_rbac_rules_are_per_vault_and_validated(kv_double: KeyVaultDouble, stack_env: dict[str, str]):
     report = await kv_double.deny({"secret": "a", "deny": ["write", "get"]}, {"secret": "A", "deny": ["delete"]})
     assert report == {"rules": [{"secret": "a", "deny": ["delete", "get", "set", "update"]}]}

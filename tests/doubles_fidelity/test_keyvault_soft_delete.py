@@ -89,5 +89,10 @@ async def test_deleted_secret_operations_on_missing_names(vault: SecretClient, k
     for call in (vault.get_deleted_secret, vault.purge_deleted_secret, vault.delete_secret):
         with pytest.raises(ResourceNotFoundError):
             await call(name)
+    # Recorded (Azure SDK for JS, recording "can recover a deleted secret (non existing)"): the recover of a
+    # missing name answers the live secret's 404 text; GET /deletedsecrets/{name} says "Deleted Secret not found".
     status, body, _ = await kv_double.data_plane("POST", f"/deletedsecrets/{name}/recover")
     assert (status, body["error"]["code"]) == (404, "SecretNotFound")
+    assert body["error"]["message"].startswith(f"A secret with (name/id) {name} was not found in this key vault.")
+    status, body, _ = await kv_double.data_plane("GET", f"/deletedsecrets/{name}")
+    assert (status, body["error"]["message"]) == (404, f"Deleted Secret not found: {name}")

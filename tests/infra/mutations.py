@@ -155,7 +155,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "sql-contributor",
         "modules/target-sql.bicep",
-        "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionName)",
+        "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', passwordRoleName)",
         f"subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '{CONTRIBUTOR_ROLE_ID}')",
         "ROLE-FORBIDDEN",
     ),
@@ -165,6 +165,78 @@ MUTATIONS: tuple[Mutation, ...] = (
         "'Microsoft.Sql/servers/write'",
         "'Microsoft.Sql/servers/write'\n          'Microsoft.Sql/*'",
         "CUSTOM-ROLE",
+    ),
+    # Grants of the management-plane rotators (main.bicep, modules/target-*.bicep).
+    Mutation(
+        "pg-role-wildcard",
+        "main.bicep",
+        "'Microsoft.DBforPostgreSQL/flexibleServers/write'",
+        "'Microsoft.DBforPostgreSQL/flexibleServers/write'\n          'Microsoft.DBforPostgreSQL/*'",
+        "CUSTOM-ROLE",
+    ),
+    Mutation(
+        "sql-status-role-writes",
+        "main.bicep",
+        "'Microsoft.Sql/locations/*/read'",
+        "'Microsoft.Sql/locations/*'",
+        "CUSTOM-ROLE",
+    ),
+    Mutation(
+        "pg-password-role-on-group",
+        "modules/target-postgres-flexible.bicep",
+        "  scope: server\n",
+        "",
+        "ROLE-SCOPE",
+    ),
+    Mutation(
+        "pg-status-role-on-server",
+        "main.bicep",
+        "passwordRoleName: postgresPasswordRole.name",
+        "passwordRoleName: postgresOperationStatusRole.name",
+        "ROLE-SCOPE",
+    ),
+    Mutation(
+        "storage-reader-on-group",
+        "modules/target-storage.bicep",
+        "readerRoleId)\n  scope: target\n",
+        "readerRoleId)\n",
+        "ROLE-SCOPE",
+    ),
+    # Deployment defects of issue 9 item 6.
+    Mutation(
+        "alert-validated-on-empty-workspace",
+        "modules/alerts.bicep",
+        "    skipQueryValidation: true\n",
+        "",
+        "ALERT-EMPTY-WORKSPACE",
+    ),
+    Mutation(
+        "topic-in-deployment-region",
+        "main.bicep",
+        "location: keyVaultAccess.outputs.vaultLocation",
+        "location: location",
+        "EG-TOPIC-REGION",
+    ),
+    Mutation(
+        "vault-name-from-environment-only",
+        "main.bicep",
+        "environmentName, identity.outputs.principalId)}'",
+        "environmentName, location)}'",
+        "KV-NAME-REUSE",
+    ),
+    Mutation(
+        "admin-on-existing-vault-always",
+        "main.bicep",
+        "secretsAdminPrincipalId: grantSecretsAdmin ? secretsAdminPrincipalId : ''",
+        "secretsAdminPrincipalId: secretsAdminPrincipalId",
+        "KV-ADMIN-EXISTING",
+    ),
+    Mutation(
+        "admin-on-existing-vault-by-default",
+        "main.bicep",
+        "param grantSecretsAdminOnExistingVault bool = false",
+        "param grantSecretsAdminOnExistingVault bool = true",
+        "KV-ADMIN-EXISTING",
     ),
     Mutation(
         "app-ftps", "modules/functionapp.bicep", "ftpsState: 'Disabled'", "ftpsState: 'AllAllowed'", "APP-HARDENING"
