@@ -33,25 +33,19 @@ WEBHOOK_PATH = "/runtime/webhooks/EventGrid"
 DEFAULT_HOST = "http://localhost:7071"  # `func start`'s default port
 # The Python v2 programming model; the app is indexed from function_app.py by the worker.
 HOST_VALUES = {"FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsFeatureFlags": "EnableWorkerIndexing"}
-# What the app and its SDKs read locally, taken from the stack's env file when it has them.
-FROM_STACK = (
-    "AzureWebJobsStorage",
-    "ROTATION_ALLOWED_VAULTS",
-    "ROTATION_ALLOWED_SCOPES",
-    "ROTATION_QUEUE_NAME",
-    "ROTATION_LOCK_CONTAINER",
-    "ROTATION_OUTCOME_TOPIC_ENDPOINT",
-    "ROTATION_SWEEP_SCHEDULE",
-    "ROTATION_STUCK_AFTER_MINUTES",
-    "ROTATION_RETRY_BUDGET_SECONDS",
-    "KEYVAULT_API_VERSION",
-    "KEYVAULT_CA_BUNDLE",
-    "KEYVAULT_VERIFY_CHALLENGE_RESOURCE",
-    # azure-identity's ManagedIdentityCredential (App Service protocol) reads these two and the client id.
-    "IDENTITY_ENDPOINT",
-    "IDENTITY_HEADER",
-    "AZURE_CLIENT_ID",
-)
+# Read by azure-identity's ManagedIdentityCredential (App Service protocol), not by the app's settings.
+IDENTITY_VARIABLES = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER")
+
+
+def app_setting_names() -> set[str]:
+    """Every environment name secret_rotation/settings.py declares (the one module that reads them)."""
+    from secret_rotation import settings as app
+
+    return {
+        value
+        for name, value in vars(app).items()
+        if name.isupper() and isinstance(value, str) and not name.startswith("DEFAULT_")
+    }
 
 
 def local_settings(stack: dict[str, str]) -> dict[str, Any]:
@@ -68,7 +62,9 @@ def local_settings(stack: dict[str, str]) -> dict[str, Any]:
         app.RETRY_BUDGET_SECONDS: str(app.DEFAULT_RETRY_BUDGET_SECONDS),
         app.KEYVAULT_API_VERSION: app.DEFAULT_KEYVAULT_API_VERSION,
     }
-    values.update({name: stack[name] for name in FROM_STACK if stack.get(name)})
+    # Whatever the stack provides of what the app reads, so the host runs with the stack's own settings.
+    wanted = app_setting_names() | set(IDENTITY_VARIABLES)
+    values.update({name: value for name, value in stack.items() if name in wanted and value})
     return {"IsEncrypted": False, "Values": {**HOST_VALUES, **values}}
 
 

@@ -80,17 +80,24 @@ async def test_generated_local_settings_resolve_every_binding_and_setting(
     expressions = _binding_expressions()
     assert expressions == {"ROTATION_QUEUE_NAME", "ROTATION_SWEEP_SCHEDULE"}
     assert all(values.get(name) for name in expressions), "every %NAME% of a binding has a value"
-    missing = _settings_the_app_reads() - IDENTITY_BASED_STORAGE - set(values)
-    assert missing == set(), f"settings the app reads but local.settings.json lacks: {missing}"
+    # Every setting the app reads resolves: to the stack's value wherever the stack has one ...
+    reads = _settings_the_app_reads()
+    from_stack = {name: value for name, value in stack_env.items() if name in reads and value}
+    assert {name: values.get(name) for name in from_stack} == from_stack
+    assert {"AzureWebJobsStorage", "ROTATION_ALLOWED_VAULTS", "ROTATION_ALLOWED_SCOPES"} <= set(from_stack)
+    # ... else to the app's own default (written out where the app has one) or to nothing where nothing is
+    # needed locally: identity-based host storage, which the connection string replaces.
+    settings = Settings.from_env(values)
+    assert settings.queue_name == values["ROTATION_QUEUE_NAME"] and settings.storage.connection_string
     assert not IDENTITY_BASED_STORAGE & set(values), "locally the connection string is the storage"
-    assert values["AzureWebJobsStorage"] == stack_env["AzureWebJobsStorage"]
+    assert values["IDENTITY_ENDPOINT"] == stack_env["IDENTITY_ENDPOINT"], "the identity SDK's endpoint too"
 
     # The app built from exactly these values reaches the stack's vault with the stack's identity.
     for name in ("MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT"):
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
-    service = build_service(Settings.from_env(values))
+    service = build_service(settings)
     try:
         answer = await service.on_demand.enqueue(OnDemandRequest(stack_env["KEYVAULT_URL"], unique("absent")))
     finally:
