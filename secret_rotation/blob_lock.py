@@ -13,10 +13,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit
 
 from .errors import LockedError, TransientError
 from .retries import RetryPolicy
+from .sweep import vault_key
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
@@ -28,7 +28,12 @@ RENEW_EVERY_SECONDS = 20
 
 
 def lock_blob_name(vault_url: str, secret_name: str) -> str:
-    return f"{quote(urlsplit(vault_url).netloc.lower(), safe='')}/{secret_name.lower()}"
+    """`<vault>/<secret>`: the vault as `sweep.vault_key` names it (its name in Azure, host:port locally)
+    and the secret name lowercased (Key Vault's are case-insensitive), so each secret has exactly one lock
+    whichever URL or spelling the job came with. Neither part can contain a slash, so names never collide.
+    The name goes to the SDK unquoted: the storage client percent-encodes blob names itself, and a quoted
+    name would be stored with its escapes (`127.0.0.1%3A8443/...`)."""
+    return f"{vault_key(vault_url)}/{secret_name.lower()}"
 
 
 class BlobLeaseLock:

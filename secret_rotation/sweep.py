@@ -39,16 +39,21 @@ ENQUEUE_CONCURRENCY = 16
 _KEY_VAULT_ZONES = (".vault.azure.net", ".vaultcore.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net")
 
 
+def vault_key(url: str) -> str:
+    """One name per vault, whatever URL reaches it: the vault's name in Key Vault's DNS zones (case, a
+    trailing slash, an explicit :443, public or private-link name make no difference), else host:port
+    (the local stack). Also names the vault in the per-secret lock blob (`blob_lock.lock_blob_name`)."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    port = parts.port if parts.port not in (None, 443) else None
+    return host.split(".")[0] if host.endswith(_KEY_VAULT_ZONES) and not port else f"{host}:{port or 443}"
+
+
 def unique_vaults(vaults: tuple[str, ...]) -> list[str]:
-    """Each vault once: URLs differing only in case, a trailing slash or an explicit :443, and a vault's
-    public and private-link names, are one vault (the first URL configured is the one used)."""
+    """Each vault once (`vault_key`); the first URL configured is the one used."""
     seen: dict[str, str] = {}
     for url in vaults:
-        parts = urlsplit(url.strip())
-        host = (parts.hostname or "").lower()
-        port = parts.port if parts.port not in (None, 443) else None
-        key = host.split(".")[0] if host.endswith(_KEY_VAULT_ZONES) and not port else f"{host}:{port or 443}"
-        seen.setdefault(key, url.strip().rstrip("/"))
+        seen.setdefault(vault_key(url), url.strip().rstrip("/"))
     return list(seen.values())
 
 

@@ -178,8 +178,13 @@ def _collect_published_events() -> None:
     if not url:
         return
     context = ssl.create_default_context(cafile=env["KEYVAULT_CA_BUNDLE"])
-    with urllib.request.urlopen(url, context=context, timeout=10) as response:  # noqa: S310 (loopback)
-        events = json.loads(response.read())
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=10) as response:  # noqa: S310 (loopback)
+            events = json.loads(response.read())
+    except OSError as exc:
+        # A run that needed no stack (e.g. tests/infra alone) with the stack down: say so, do not fail.
+        record_figure("outcome events scanned for secret values", f"none: the local topic is unreachable ({exc})")
+        return
     HYGIENE.events += len(events)
     HYGIENE.texts.append(json.dumps(events))
 

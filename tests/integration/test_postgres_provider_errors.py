@@ -8,9 +8,8 @@ import json
 import pytest
 from azure.keyvault.secrets.aio import SecretClient
 
-from tests.support.events import key_vault_event
 from tests.support.host import LocalFunctionsHost
-from tests.support.stack import Postgres, outcomes, seed_dual_secret, seed_role_secret
+from tests.support.stack import Postgres, deliver_job, seed_dual_secret, seed_role_secret
 
 pytestmark = pytest.mark.integration
 
@@ -26,13 +25,10 @@ async def test_a_missing_database_is_reported_as_such_not_as_a_refused_login(
     address = f"postgresql://{postgres.host}:{postgres.port}/no_such_db"
     seeded = await seed_role_secret(vault, postgres, leak_check, "missing-db", address=address)
     password = (await vault.get_secret(seeded.name)).value or ""
-    caplog.clear()
 
-    await host.deliver_queue_message(
-        json.dumps(key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version))
-    )
+    logged = await deliver_job(host, stack_environ, seeded, caplog)
 
-    [outcome] = [o for o in outcomes(caplog) if o["status"] == "SecretRotationFailed"]
+    [outcome] = [o for o in logged if o["status"] == "SecretRotationFailed"]
     assert outcome["step"] == "apply" and outcome["retryable"] is False, outcome
     assert 'database "no_such_db" does not exist' in outcome["reason"], outcome
     assert "refused the login" not in outcome["reason"]
@@ -50,12 +46,10 @@ async def test_dual_rotation_on_a_current_major_with_the_documented_grants(
 ) -> None:
     # docs/tags.md: on PostgreSQL 16 and later the admin role needs CREATEROLE and ADMIN OPTION on both roles.
     seeded = await seed_dual_secret(vault, postgres_current, leak_check, "pg2-dual")
-    caplog.clear()
 
-    event = key_vault_event(stack_environ["KEYVAULT_URL"], seeded.name, seeded.version)
-    await host.deliver_queue_message(json.dumps(event))
+    logged = await deliver_job(host, stack_environ, seeded, caplog)
 
-    assert [o["status"] for o in outcomes(caplog)] == ["SecretRotated"], outcomes(caplog)
+    assert [o["status"] for o in logged] == ["SecretRotated"], logged
     document = json.loads((await vault.get_secret(seeded.name)).value or "{}")
     leak_check.append(document["password"])
     assert document["username"] == seeded.green

@@ -7,7 +7,6 @@ tests/doubles_fidelity; here they drive the real service end to end.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -15,10 +14,9 @@ from azure.keyvault.secrets.aio import SecretClient
 
 from secret_rotation.outcomes import Status
 from secret_rotation.pending import pending_name
-from tests.support.events import key_vault_event
 from tests.support.host import LocalFunctionsHost
 from tests.support.keyvault_double import KeyVaultDouble
-from tests.support.stack import Postgres, SeededSecret, near_expiry, outcomes, seed_role_secret
+from tests.support.stack import Postgres, SeededSecret, deliver_job, near_expiry, seed_role_secret
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +27,7 @@ async def _rotate(
     host: LocalFunctionsHost, env: dict[str, str], seeded: SeededSecret, caplog: pytest.LogCaptureFixture
 ) -> dict[str, Any]:
     """Deliver the secret's event to the queue function; its one outcome."""
-    caplog.clear()
-    await host.deliver_queue_message(json.dumps(key_vault_event(env["KEYVAULT_URL"], seeded.name, seeded.version)))
-    [outcome] = [o for o in outcomes(caplog) if o.get("secret_name") == seeded.name]
+    [outcome] = [o for o in await deliver_job(host, env, seeded, caplog) if o.get("secret_name") == seeded.name]
     return outcome
 
 

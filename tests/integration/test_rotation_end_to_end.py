@@ -14,7 +14,7 @@ from azure.keyvault.secrets.aio import SecretClient
 from secret_rotation.pending import pending_name
 from tests.support.events import key_vault_event
 from tests.support.host import LocalFunctionsHost
-from tests.support.stack import Postgres, near_expiry, outcomes, seed_role_secret, time_shift, unique
+from tests.support.stack import Postgres, outcomes, seed_dual_secret, seed_role_secret, time_shift
 
 pytestmark = pytest.mark.integration
 
@@ -76,31 +76,21 @@ async def test_dual_credential_alternates_users_and_keeps_the_previous_one_worki
     postgres: Postgres,
     leak_check: list[str],
 ) -> None:
-    admin, admin_password = await postgres.create_role("rotator_admin", createrole=True)
-    blue, blue_password = await postgres.create_role("blue")
-    green, green_password = await postgres.create_role("green")
-    leak_check.extend([admin_password, blue_password, green_password])
-    admin_secret = unique("pg-admin")
-    await vault.set_secret(admin_secret, admin_password, tags={"CredentialId": admin})
-    name = unique("pg-dual")
-    first = await vault.set_secret(
-        name,
-        json.dumps({"username": blue, "password": blue_password}),
+    # 45 days: after the 20-day time shift below, the second version is inside the near-expiry window.
+    seeded = await seed_dual_secret(
+        vault,
+        postgres,
+        leak_check,
+        "e2e-dual",
         content_type="application/json",
-        tags={
-            "RotatorType": "postgres-dual-user",
-            "CredentialId": blue,
-            "AlternateCredentialId": green,
-            "AdminSecretName": admin_secret,
-            "ProviderAddress": postgres.address,
-            "ValidityPeriodDays": "45",
-        },
-        expires_on=near_expiry(),
+        green_password=True,
+        ValidityPeriodDays="45",
     )
-    assert first.properties.version
+    name, blue, green = seeded.name, seeded.blue, seeded.green
+    blue_password, green_password = seeded.blue_password, seeded.green_password
 
     vault_url = stack_environ["KEYVAULT_URL"]
-    assert await _deliver(host, stack_environ, key_vault_event(vault_url, name, first.properties.version)) == 1
+    assert await _deliver(host, stack_environ, key_vault_event(vault_url, name, seeded.version)) == 1
     second = await vault.get_secret(name)
     document = json.loads(second.value or "{}")
     leak_check.append(document["password"])

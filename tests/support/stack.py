@@ -17,6 +17,8 @@ from psycopg import sql
 if TYPE_CHECKING:
     from azure.keyvault.secrets.aio import SecretClient
 
+    from tests.support.host import LocalFunctionsHost
+
 PG_DATABASE = "postgres"
 
 
@@ -234,25 +236,35 @@ class SeededDual:
     green: str
     blue_password: str
     version: str
+    green_password: str = ""  # only with seed_dual_secret(..., green_password=True)
 
 
 async def seed_dual_secret(
-    vault: SecretClient, postgres: Postgres, leak: list[str], prefix: str, *, expires_on: datetime | None = None
+    vault: SecretClient,
+    postgres: Postgres,
+    leak: list[str],
+    prefix: str,
+    *,
+    content_type: str | None = None,
+    green_password: bool = False,
+    expires_on: datetime | None = None,
+    **tags: str,
 ) -> SeededDual:
     """An admin role with the grants docs/tags.md asks for on this server's version, `blue` (current, with a
-    password) and `green` (no password yet), the admin secret, and a `postgres-dual-user` secret near expiry
-    (or expiring at `expires_on`)."""
+    password) and `green` (no password yet, unless `green_password`), the admin secret, and a
+    `postgres-dual-user` secret near expiry (or expiring at `expires_on`); `tags` override the defaults."""
     role_prefix = prefix.replace("-", "_")
     admin, admin_password = await postgres.create_role(f"{role_prefix}_admin", createrole=True)
     blue, blue_password = await postgres.create_role(f"{role_prefix}_blue")
-    green, _ = await postgres.create_role(f"{role_prefix}_green", with_password=False)
+    green, green_pass = await postgres.create_role(f"{role_prefix}_green", with_password=green_password)
     await postgres.grant_rotation_admin(admin, blue, green)
-    leak.extend([admin_password, blue_password])
+    leak.extend(p for p in (admin_password, blue_password, green_pass) if p)
     name = unique(prefix)
     await vault.set_secret(f"{name}-admin", admin_password, tags={"CredentialId": admin})
     secret = await vault.set_secret(
         name,
         json.dumps({"username": blue, "password": blue_password}),
+        content_type=content_type,
         tags={
             "RotatorType": "postgres-dual-user",
             "CredentialId": blue,
@@ -260,8 +272,23 @@ async def seed_dual_secret(
             "AdminSecretName": f"{name}-admin",
             "ProviderAddress": postgres.address,
             "ValidityPeriodDays": "60",
+            **tags,
         },
         expires_on=expires_on or near_expiry(),
     )
     assert secret.properties.version
-    return SeededDual(name, admin, blue, green, blue_password, secret.properties.version)
+    return SeededDual(name, admin, blue, green, blue_password, secret.properties.version, green_pass)
+
+
+async def deliver_job(
+    host: LocalFunctionsHost,
+    env: dict[str, str],
+    seeded: SeededSecret | SeededDual,
+    caplog: pytest.LogCaptureFixture,
+) -> list[dict[str, Any]]:
+    """Delivers the seeded secret's Key Vault event to the queue function; the outcomes it logged."""
+    from tests.support.events import key_vault_event
+
+    caplog.clear()
+    await host.deliver_queue_message(json.dumps(key_vault_event(env["KEYVAULT_URL"], seeded.name, seeded.version)))
+    return outcomes(caplog)
