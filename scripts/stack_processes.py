@@ -32,6 +32,9 @@ PG2_ROOT = LOCAL / "postgres2"
 PG2_DATA = PG2_ROOT / "data"
 PG2_SOCKET_DIR = PG2_ROOT / "run"
 AZURITE_DIR = LOCAL / "azurite"
+REDIS_DIR = LOCAL / "redis"
+# The Redis ACL user the stack's tools and tests administer Redis with (its password is per stack).
+REDIS_ADMIN_USER = "stack-admin"
 STATE_FILE = LOCAL / "stack.json"
 TOKEN_KEY_FILE = LOCAL / "token.key"
 HEADER_FILE = LOCAL / "identity-header"
@@ -68,6 +71,7 @@ class Ports:
     keyvault_faults: int = _port("STACK_KEYVAULT_FAULTS_PORT", 8444)
     identity_faults: int = _port("STACK_IDENTITY_FAULTS_PORT", 8082)
     eventgrid: int = _port("STACK_EVENTGRID_PORT", 8445)
+    redis: int = _port("STACK_REDIS_PORT", 56379)
 
 
 PORTS = Ports()

@@ -106,7 +106,8 @@ def build_parts(
     closers.append(credential.close)
     # Rotators get the same identity for management APIs; their endpoints default to Azure's public cloud.
     context = ProviderContext(credential=credential, ca_bundle=settings.keyvault_ca_bundle)
-    registry = registry or RotatorRegistry(context=context)
+    # Built-ins, the plugins ROTATION_ALLOWED_PLUGINS names, and the deployment's registration hook.
+    registry = registry or RotatorRegistry.from_settings(settings, context)
     engine = RotationEngine(stores, registry, scopes, lock)
     return Parts(settings, stores, scopes, registry, lock, queue, reporter, engine, closers)
 

@@ -21,6 +21,10 @@ SWEEP_SCHEDULE = "ROTATION_SWEEP_SCHEDULE"
 STUCK_AFTER_MINUTES = "ROTATION_STUCK_AFTER_MINUTES"
 RETRY_BUDGET_SECONDS = "ROTATION_RETRY_BUDGET_SECONDS"
 KEYVAULT_API_VERSION = "KEYVAULT_API_VERSION"
+# Plugin rotators (entry-point group `secret_rotation.rotators`) the app may load, by rotator name.
+ALLOWED_PLUGINS = "ROTATION_ALLOWED_PLUGINS"
+# Optional: a module of the deployment's own code whose `register_rotators(registry)` adds rotators.
+REGISTRATION_MODULE = "ROTATION_REGISTRATION_MODULE"
 # Local stack only: the emulator's self-signed CA and its non-Azure challenge resource.
 KEYVAULT_CA_BUNDLE = "KEYVAULT_CA_BUNDLE"
 KEYVAULT_VERIFY_CHALLENGE_RESOURCE = "KEYVAULT_VERIFY_CHALLENGE_RESOURCE"
@@ -42,6 +46,7 @@ APP_SETTING_NAMES: tuple[str, ...] = (
     SWEEP_SCHEDULE,
     STUCK_AFTER_MINUTES,
     RETRY_BUDGET_SECONDS,
+    ALLOWED_PLUGINS,
     KEYVAULT_API_VERSION,
     STORAGE_QUEUE_SERVICE_URI,
     STORAGE_BLOB_SERVICE_URI,
@@ -110,6 +115,8 @@ class Settings:
     verify_challenge_resource: bool = True
     storage: StorageSettings = StorageSettings(None, None, None, None)
     managed_identity_client_id: str | None = None
+    allowed_plugins: tuple[str, ...] = ()
+    registration_module: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -136,4 +143,6 @@ class Settings:
                 client_id=env.get(STORAGE_CLIENT_ID) or None,
             ),
             managed_identity_client_id=env.get(MANAGED_IDENTITY_CLIENT_ID) or None,
+            allowed_plugins=_split(env.get(ALLOWED_PLUGINS, "")),
+            registration_module=env.get(REGISTRATION_MODULE, "").strip() or None,
         )

@@ -33,6 +33,8 @@ param sweepSchedule string
 param stuckAfterMinutes int
 @description('ROTATION_RETRY_BUDGET_SECONDS: time budget of the retries of one step.')
 param retryBudgetSeconds int
+@description('ROTATION_ALLOWED_PLUGINS: comma-separated names of plugin rotators (entry points) the app may load; empty: built-ins only.')
+param allowedPlugins string = ''
 
 // Built-in role definition ID, from Microsoft's Azure built-in roles reference: lets the identity send
 // telemetry to an Application Insights resource whose local (key) authentication is disabled.
@@ -204,6 +206,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'ROTATION_RETRY_BUDGET_SECONDS'
           value: string(retryBudgetSeconds)
+        }
+        {
+          name: 'ROTATION_ALLOWED_PLUGINS'
+          value: allowedPlugins
         }
         {
           name: 'KEYVAULT_API_VERSION'

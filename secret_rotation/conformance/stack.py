@@ -1,0 +1,113 @@
+"""The local stack as the conformance kit uses it: the env file `scripts/stack.py up` writes, and the
+real adapters (Key Vault through the managed-identity endpoint, the blob lease lock on Azurite) built
+from it exactly as `composition.build_service` builds them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from secret_rotation.blob_lock import BlobLeaseLock
+from secret_rotation.host_storage import container_client
+from secret_rotation.keyvault_store import KeyVaultStores
+from secret_rotation.retries import RetryPolicy
+from secret_rotation.rotator import ProviderContext
+from secret_rotation.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.identity.aio import ManagedIdentityCredential
+    from azure.keyvault.secrets.aio import SecretClient
+
+ENV_FILE_VARIABLE = "ROTATION_STACK_ENV"
+# The App Service managed-identity protocol is the one the stack serves; these would take precedence.
+_OTHER_IDENTITY_PROTOCOLS = ("MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT")
+
+
+def load_stack_env(path: Path | None = None) -> dict[str, str]:
+    """`$ROTATION_STACK_ENV`, else `.local/stack.env` in the working directory or a parent of it."""
+    if path is None:
+        override = os.environ.get(ENV_FILE_VARIABLE)
+        candidates = (
+            [Path(override)] if override else [d / ".local" / "stack.env" for d in (Path.cwd(), *Path.cwd().parents)]
+        )
+        path = next((c for c in candidates if c.is_file()), candidates[0])
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: start the local stack first (`.venv/bin/python scripts/stack.py up`)")
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        # The file is `KEY='VALUE'` lines for bash; shlex undoes the same quoting.
+        words = shlex.split(line, comments=True)
+        if words:
+            key, _, value = words[0].partition("=")
+            values[key] = value
+    return values
+
+
+@contextlib.contextmanager
+def _identity_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """azure-identity reads its endpoint from the process environment when a credential is built."""
+    saved = {key: os.environ.get(key) for key in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", *_OTHER_IDENTITY_PROTOCOLS)}
+    for key in _OTHER_IDENTITY_PROTOCOLS:
+        os.environ.pop(key, None)
+    os.environ["IDENTITY_ENDPOINT"], os.environ["IDENTITY_HEADER"] = env["IDENTITY_ENDPOINT"], env["IDENTITY_HEADER"]
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass
+class StackClients:
+    settings: Settings
+    credential: ManagedIdentityCredential
+    stores: KeyVaultStores
+    lock: BlobLeaseLock
+    vault: SecretClient  # the kit's own view of the vault, to observe versions and tags
+    vault_url: str
+
+    def provider_context(self) -> ProviderContext:
+        """What the service gives rotators: the identity, the stack's CA, and every other context field
+        that a setting of the same name sets (the planes' endpoints), as composition does."""
+        configured = {
+            f.name: getattr(self.settings, f.name)
+            for f in fields(ProviderContext)
+            if f.name not in ("credential", "ca_bundle") and getattr(self.settings, f.name, None) is not None
+        }
+        return ProviderContext(credential=self.credential, ca_bundle=self.settings.keyvault_ca_bundle, **configured)
+
+
+@contextlib.asynccontextmanager
+async def open_stack(env: Mapping[str, str]) -> AsyncIterator[StackClients]:
+    from azure.identity.aio import ManagedIdentityCredential
+    from azure.keyvault.secrets.aio import SecretClient
+
+    settings = Settings.from_env(env)
+    with _identity_environment(env):
+        credential = ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
+    retry = RetryPolicy(budget_seconds=settings.retry_budget_seconds)
+    stores = KeyVaultStores(settings, credential, retry)
+    lock = BlobLeaseLock(container_client(settings.storage, credential, settings.lock_container), retry)
+    vault = SecretClient(
+        env["KEYVAULT_URL"],
+        credential,
+        api_version=settings.keyvault_api_version,
+        verify_challenge_resource=settings.verify_challenge_resource,
+        connection_verify=settings.keyvault_ca_bundle or True,
+    )
+    clients = StackClients(settings, credential, stores, lock, vault, env["KEYVAULT_URL"])
+    try:
+        yield clients
+    finally:
+        await vault.close()
+        await lock.close()
+        await stores.close()
+        await credential.close()
