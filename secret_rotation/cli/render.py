@@ -68,6 +68,11 @@ def plan(result: Plan) -> None:
             problems,
         )
     out.print(table)
+    for problem in result.plugin_problems:
+        out.print(f"[red]✗[/red] {escape(problem)}", soft_wrap=True)
+    if result.plugins_not_allowed:
+        names = ", ".join(result.plugins_not_allowed)
+        out.print(f"installed but not in ROTATION_ALLOWED_PLUGINS: {escape(names)}", soft_wrap=True)
     bad = sum(1 for entry in result.entries if not entry.ok)
     out.print(
         f"{len(result.entries)} secret(s) with rotation tags, {bad} misconfigured; "

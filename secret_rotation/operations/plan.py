@@ -3,7 +3,8 @@
 For every secret with rotation tags: will it rotate, when (Key Vault raises `SecretNearExpiry`
 `NEAR_EXPIRY_DAYS` before expiry; the sweep enqueues it from then on), with which rotator, and every
 reason it would be refused. The checks are the engine's own (`preflight.configure` / `preflight.problems`),
-plus what only a whole-vault view shows (no expiry, a disabled current version, a missing admin secret).
+plus what only a whole-vault view shows (no expiry, a disabled current version, a missing admin secret),
+plus the registry's own: allowed plugins that cannot be loaded, installed plugins that are not allowed.
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ class Plan:
     vault_url: str
     entries: tuple[PlanEntry, ...]
     untagged: tuple[str, ...] = field(default=())
+    plugin_problems: tuple[str, ...] = ()  # allowed plugins that cannot be loaded: a misconfiguration
+    plugins_not_allowed: tuple[str, ...] = ()  # installed but not in ROTATION_ALLOWED_PLUGINS: information
 
     @property
     def ok(self) -> bool:
-        return all(entry.ok for entry in self.entries)
+        return all(entry.ok for entry in self.entries) and not self.plugin_problems
 
 
 def is_managed(tags: Mapping[str, str]) -> bool:
@@ -144,4 +147,10 @@ async def plan_vault(
         entries.append(
             plan_entry(summary, registry, scopes, names=names, pending_step=pending.get(summary.name), now=now)
         )
-    return Plan(store.vault_url, tuple(entries), tuple(untagged))
+    return Plan(
+        store.vault_url,
+        tuple(entries),
+        tuple(untagged),
+        plugin_problems=tuple(registry.plugin_problems().values()),
+        plugins_not_allowed=tuple(f"{name} ({package})" for name, package in registry.refused().items()),
+    )

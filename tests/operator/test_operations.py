@@ -57,3 +57,27 @@ async def test_rollback_refuses_before_writing(world: World, reporter: OutcomeRe
     with pytest.raises(RollbackRefused, match="no longer accepts"):
         await rollback.run(VAULT, "dual")
     assert len(world.store.versions["dual"]) == versions, "nothing written without a working login"
+
+
+async def test_plan_reports_plugins_that_cannot_load_or_are_not_allowed(world: World) -> None:
+    from importlib import metadata
+
+    from secret_rotation.registry import ENTRY_POINT_GROUP, RotatorRegistry
+
+    registry = RotatorRegistry(
+        builtins={},
+        allowed_plugins={"broken-plugin"},
+        entry_points=[
+            metadata.EntryPoint(name="broken-plugin", value="no_such_module:Rotator", group=ENTRY_POINT_GROUP),
+            metadata.EntryPoint(name="other-plugin", value="no_such_module:Other", group=ENTRY_POINT_GROUP),
+        ],
+    )
+    await world.seed_single("db", tags={"RotatorType": "other-plugin"})
+
+    plan = await plan_vault(world.store, registry, world.scopes, clock=lambda: NOW)
+    assert not plan.ok
+    assert len(plan.plugin_problems) == 1 and "'broken-plugin'" in plan.plugin_problems[0]
+    assert "failed to load" in plan.plugin_problems[0]
+    assert plan.plugins_not_allowed == ("other-plugin (an unknown package)",)
+    (entry,) = plan.entries
+    assert any("installed" in problem and "not allowed" in problem for problem in entry.problems), entry.problems
