@@ -109,8 +109,20 @@ def _last_outcome(history: tuple[HistoryRow, ...], pending: PendingState | None)
 
 
 def _oldest_first(versions: list[VersionProperties]) -> list[VersionProperties]:
-    # Key Vault lists versions by id, not by time.
-    return sorted(versions, key=lambda v: (v.created_on or datetime.min.replace(tzinfo=UTC), v.version))
+    """Key Vault lists versions by id, and `created` has one-second resolution, so a rotation and the
+    version it replaced can share a second: within a second, a version comes after the one it was
+    rotated (or rolled back) from, following `RotatedFromVersion`."""
+    parent = {v.version: v.tags.get(Tag.ROTATED_FROM_VERSION) for v in versions}
+
+    def depth(version: str) -> int:
+        seen: set[str] = set()
+        while (version := parent.get(version) or "") in parent and version not in seen:
+            seen.add(version)
+        return len(seen)
+
+    return sorted(
+        versions, key=lambda v: (v.created_on or datetime.min.replace(tzinfo=UTC), depth(v.version), v.version)
+    )
 
 
 async def secret_status(

@@ -81,3 +81,19 @@ async def test_plan_reports_plugins_that_cannot_load_or_are_not_allowed(world: W
     assert plan.plugins_not_allowed == ("other-plugin (an unknown package)",)
     (entry,) = plan.entries
     assert any("installed" in problem and "not allowed" in problem for problem in entry.problems), entry.problems
+
+
+async def test_status_orders_versions_of_one_second_by_what_they_were_rotated_from(world: World) -> None:
+    from secret_rotation.ports import StoredSecret
+    from secret_rotation.secret_value import SecretValue
+
+    # Key Vault lists by version id and `created` has one-second resolution: here the rotation's id sorts first.
+    world.store.versions["s"] = [
+        StoredSecret("s", "b-original", SecretValue("old-value-1"), {}),
+        StoredSecret(
+            "s", "a-rotated", SecretValue("new-value-1"), {"RotationId": "r1", "RotatedFromVersion": "b-original"}
+        ),
+    ]
+    status = await secret_status(world.store, "s", stuck_after=timedelta(hours=1))
+    assert [row.version for row in status.history] == ["b-original", "a-rotated"]
+    assert status.last_outcome.startswith("rotation r1 completed")
