@@ -4,7 +4,7 @@
         writes local.settings.json (git-ignored, mode 0600: it holds the stack's storage key and identity
         header) from .local/stack.env, with every setting the app reads and every binding expression's value;
     .venv/bin/python scripts/core_tools.py send-event SECRET [--vault URL] [--host http://localhost:7071]
-        sends a real Key Vault `SecretNearExpiry` event (Event Grid schema, the secret's newest version) to
+        sends a real Key Vault `SecretNearExpiry` event (Event Grid schema, the secret's current version) to
         a running host's Event Grid webhook, as Event Grid would:
         POST /runtime/webhooks/EventGrid?functionName=on_secret_near_expiry, `aeg-event-type: Notification`,
         `Content-Type: application/json`, a JSON array of events (Microsoft Learn, "How to work with Event
@@ -76,16 +76,18 @@ def write_local_settings(path: Path, document: dict[str, Any]) -> None:
     path.chmod(0o600)
 
 
-async def newest_version(stack: dict[str, str], vault_url: str, name: str) -> str:
-    """The secret's newest version, from properties (no value read)."""
+async def current_version(stack: dict[str, str], vault_url: str, name: str) -> str:
+    """The secret's current version as Key Vault defines it: a versionless read (the listing cannot tell
+    versions created in one second apart). Only the version id is kept."""
+    from azure.core.exceptions import ResourceNotFoundError
+
     from tests.support.stack import open_vault
 
     async with open_vault(stack, vault_url) as vault:
-        versions = [p async for p in vault.list_properties_of_secret_versions(name)]
-    if not versions:
-        raise SystemExit(f"secret {name} does not exist in {vault_url}")
-    newest = max(versions, key=lambda p: (p.created_on, p.version or ""))
-    return newest.version or ""
+        try:
+            return (await vault.get_secret(name)).properties.version or ""
+        except ResourceNotFoundError:
+            raise SystemExit(f"secret {name} does not exist in {vault_url}") from None
 
 
 def webhook_request(host: str, event: dict[str, Any], code: str | None = None) -> tuple[str, dict[str, str], bytes]:
@@ -118,7 +120,7 @@ async def send_secret_event(
     from tests.support.events import key_vault_event
 
     vault_url = vault or stack["KEYVAULT_URL"]
-    event = key_vault_event(vault_url, secret, version or await newest_version(stack, vault_url, secret))
+    event = key_vault_event(vault_url, secret, version or await current_version(stack, vault_url, secret))
     status = await send_event(host, event, code)
     print(f"POST {host}{WEBHOOK_PATH}?functionName={EVENT_GRID_FUNCTION}: HTTP {status} (event {event['id']})")
     return status
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     send = commands.add_parser("send-event", help="send a SecretNearExpiry event to a running host")
     send.add_argument("secret")
     send.add_argument("--vault", help="vault URL (default: the stack's KEYVAULT_URL)")
-    send.add_argument("--version", help="secret version (default: the newest)")
+    send.add_argument("--version", help="secret version (default: the current one)")
     send.add_argument("--host", default=DEFAULT_HOST, help=f"the host's base URL (default {DEFAULT_HOST})")
     send.add_argument("--code", help="the host's eventgrid_extension system key (a deployed app only)")
     args = parser.parse_args(argv)
