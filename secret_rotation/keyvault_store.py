@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import AccessDeniedError, ConfigurationError, RotationError, SecretDisabledError, TransientError
 from .ports import SecretSummary, StoredSecret, VersionProperties
@@ -184,9 +184,18 @@ class KeyVaultSecretStore:
 
 
 class KeyVaultStores:
-    """`SecretStores` for the vaults this app may use, one async client each."""
+    """`SecretStores` for the vaults this app may use, one async client each. `client_options(vault_url)`
+    adds SDK client options (the shared transport, the per-vault throttle policy: see `composition`)."""
 
-    def __init__(self, settings: Settings, credential: AsyncTokenCredential, retry: RetryPolicy) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        credential: AsyncTokenCredential,
+        retry: RetryPolicy,
+        *,
+        client_options: Callable[[str], Mapping[str, Any]] | None = None,
+    ) -> None:
+        self._client_options = client_options
         self._settings = settings
         self._credential = credential
         self._retry = retry
@@ -198,13 +207,15 @@ class KeyVaultStores:
         if key not in self._stores:
             from azure.keyvault.secrets.aio import SecretClient
 
+            # A CA path per client costs a new TLS connection per request; a shared transport trusts it once.
+            options = self._client_options(vault_url) if self._client_options else {}
             client = SecretClient(
                 vault_url,
                 self._credential,
                 api_version=self._settings.keyvault_api_version,
                 verify_challenge_resource=self._settings.verify_challenge_resource,
-                connection_verify=self._settings.keyvault_ca_bundle or True,
                 retry_total=0,
+                **({**options} if options else {"connection_verify": self._settings.keyvault_ca_bundle or True}),
             )
             self._clients.append(client)
             self._stores[key] = KeyVaultSecretStore(client, self._retry)

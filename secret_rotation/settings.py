@@ -21,6 +21,8 @@ SWEEP_SCHEDULE = "ROTATION_SWEEP_SCHEDULE"
 STUCK_AFTER_MINUTES = "ROTATION_STUCK_AFTER_MINUTES"
 RETRY_BUDGET_SECONDS = "ROTATION_RETRY_BUDGET_SECONDS"
 KEYVAULT_API_VERSION = "KEYVAULT_API_VERSION"
+# This worker process's share of Key Vault's 300 secret CREATEs per vault per 10 s (see `throttle`).
+KEYVAULT_CREATES_PER_10S = "ROTATION_KEYVAULT_CREATES_PER_10S"
 # Plugin rotators (entry-point group `secret_rotation.rotators`) the app may load, by rotator name.
 ALLOWED_PLUGINS = "ROTATION_ALLOWED_PLUGINS"
 # Optional: a module of the deployment's own code whose `register_rotators(registry)` adds rotators.
@@ -63,6 +65,8 @@ DEFAULT_STUCK_AFTER_MINUTES = 60
 DEFAULT_RETRY_BUDGET_SECONDS = 60.0
 # 7.6 is the newest version both Azure Key Vault and the local emulators accept.
 DEFAULT_KEYVAULT_API_VERSION = "7.6"
+# The whole documented per-vault limit; a scaled-out app sets its share (docs/deployment.md).
+DEFAULT_KEYVAULT_CREATES_PER_10S = 300
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -111,6 +115,7 @@ class Settings:
     stuck_after_minutes: float = DEFAULT_STUCK_AFTER_MINUTES
     retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
     keyvault_api_version: str = DEFAULT_KEYVAULT_API_VERSION
+    keyvault_creates_per_10s: int = DEFAULT_KEYVAULT_CREATES_PER_10S
     keyvault_ca_bundle: str | None = None
     verify_challenge_resource: bool = True
     storage: StorageSettings = StorageSettings(None, None, None, None)
@@ -132,6 +137,9 @@ class Settings:
             stuck_after_minutes=_number(env, STUCK_AFTER_MINUTES, DEFAULT_STUCK_AFTER_MINUTES),
             retry_budget_seconds=_number(env, RETRY_BUDGET_SECONDS, DEFAULT_RETRY_BUDGET_SECONDS),
             keyvault_api_version=env.get(KEYVAULT_API_VERSION) or DEFAULT_KEYVAULT_API_VERSION,
+            keyvault_creates_per_10s=max(
+                1, int(_number(env, KEYVAULT_CREATES_PER_10S, DEFAULT_KEYVAULT_CREATES_PER_10S))
+            ),
             keyvault_ca_bundle=env.get(KEYVAULT_CA_BUNDLE) or None,
             verify_challenge_resource=_flag(
                 env.get(KEYVAULT_VERIFY_CHALLENGE_RESOURCE, "true"), KEYVAULT_VERIFY_CHALLENGE_RESOURCE

@@ -28,12 +28,12 @@ from secret_rotation.cli.connect import (
     STACK_ENV_VAR,
     EnvironmentProblem,
     environment_settings,
-    open_parts,
+    open_wiring,
     stack_env_path,
     use_stack_env,
 )
 from secret_rotation.errors import RotationError, ScopeError
-from secret_rotation.on_demand import Answer, BadRequestError, OnDemand, OnDemandRequest, secret_name, vault_url
+from secret_rotation.on_demand import Answer, BadRequestError, OnDemandRequest, secret_name, vault_url
 from secret_rotation.operations.plan import Plan, plan_vault
 from secret_rotation.operations.progress import ProgressStores
 from secret_rotation.operations.rollback import Rollback, RollbackRefused, RollbackResult
@@ -107,6 +107,7 @@ def _exit_for(outcome: Outcome) -> int:
 
 
 def _progress(stores: SecretStores) -> SecretStores:
+    """The engine's stores, reporting each protocol step as Key Vault records it."""
     return ProgressStores(stores, render.progress)
 
 
@@ -138,8 +139,8 @@ def plan(options: Options, vault: str, as_json: bool) -> None:
     and every misconfiguration. Reads properties only, never a value. Exits 1 if anything is misconfigured."""
 
     async def work() -> Plan:
-        async with open_parts() as parts:
-            return await plan_vault(parts.stores.for_vault(vault), parts.registry, parts.scopes)
+        async with open_wiring() as wiring:
+            return await plan_vault(wiring.stores.for_vault(vault), wiring.registry, wiring.scopes)
 
     result = _run(options, work())
     if as_json:
@@ -160,12 +161,11 @@ def rotate(options: Options, vault: str, secret: str, enqueue: bool, as_json: bo
     --enqueue as the HTTP function does."""
 
     async def work() -> Outcome | Answer:
-        async with open_parts(observe=None if enqueue else _progress) as parts:
-            parts.scopes.check_vault(vault)  # refused (exit 3) before anything, like the HTTP function's 403
+        async with open_wiring() as wiring:
+            wiring.scopes.check_vault(vault)  # refused (exit 3) before anything, like the HTTP function's 403
             if enqueue:
-                on_demand = OnDemand(parts.stores, parts.scopes, parts.queue, parts.reporter)
-                return await on_demand.enqueue(OnDemandRequest(vault, secret))
-            return await rotate_once(parts.engine, parts.reporter, vault, secret)
+                return await wiring.on_demand().enqueue(OnDemandRequest(vault, secret))
+            return await rotate_once(wiring.engine(_progress(wiring.stores)), wiring.reporter, vault, secret)
 
     result = _run(options, work())
     if isinstance(result, Answer):
@@ -185,9 +185,9 @@ def status(options: Options, vault: str, secret: str, as_json: bool) -> None:
     Reads properties only. Exits 1 if the secret does not exist."""
 
     async def work() -> SecretStatus:
-        async with open_parts() as parts:
-            stuck_after = timedelta(minutes=parts.settings.stuck_after_minutes)
-            return await secret_status(parts.stores.for_vault(vault), secret, stuck_after=stuck_after)
+        async with open_wiring() as wiring:
+            stuck_after = timedelta(minutes=wiring.settings.stuck_after_minutes)
+            return await secret_status(wiring.stores.for_vault(vault), secret, stuck_after=stuck_after)
 
     result = _run(options, work())
     render.as_json(result) if as_json else render.status(result)
@@ -205,9 +205,9 @@ def emergency_command(options: Options, vault: str, secret: str, yes: bool, as_j
     provider credentials, the exposed one included, are replaced when it finishes."""
 
     async def passes() -> int:
-        async with open_parts() as parts:
-            parts.scopes.check_vault(vault)
-            return await rotations_needed(parts.stores.for_vault(vault), parts.registry, secret)
+        async with open_wiring() as wiring:
+            wiring.scopes.check_vault(vault)
+            return await rotations_needed(wiring.stores.for_vault(vault), wiring.registry, secret)
 
     count = _run(options, passes())
     if not yes:
@@ -216,12 +216,12 @@ def emergency_command(options: Options, vault: str, secret: str, yes: bool, as_j
             _fail("not confirmed; nothing changed", EXIT_REFUSED)
 
     async def work() -> list[Outcome]:
-        async with open_parts(observe=_progress) as parts:
+        async with open_wiring() as wiring:
             return await emergency(
-                engine=parts.engine,
-                stores=parts.stores,
-                registry=parts.registry,
-                reporter=parts.reporter,
+                engine=wiring.engine(_progress(wiring.stores)),
+                stores=wiring.stores,
+                registry=wiring.registry,
+                reporter=wiring.reporter,
                 vault_url=vault,
                 name=secret,
             )
@@ -249,8 +249,8 @@ def rollback(options: Options, vault: str, secret: str, as_json: bool) -> None:
     login with it. Single-credential secrets are refused (exit 3): use `emergency`."""
 
     async def work() -> RollbackResult:
-        async with open_parts() as parts:
-            return await Rollback(parts.stores, parts.registry, parts.scopes, parts.lock, parts.reporter).run(
+        async with open_wiring() as wiring:
+            return await Rollback(wiring.stores, wiring.registry, wiring.scopes, wiring.lock, wiring.reporter).run(
                 vault, secret
             )
 

@@ -7,20 +7,20 @@
   `ROTATION_ALLOWED_SCOPES`, `AzureWebJobsStorage__blobServiceUri`, ...; docs/cli.md shows how to export
   them), and `DefaultAzureCredential` signs in as the operator (Azure CLI, azd, environment, ...).
 
-Both build the service's own parts (`composition.build_parts`), so the CLI runs the same engine.
+Both use the service's own wiring (`composition.Wiring`) with the operator's credential, so the CLI runs
+the same engine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from secret_rotation.composition import Parts, build_parts
+from secret_rotation.composition import Wiring
 from secret_rotation.errors import ConfigurationError
-from secret_rotation.ports import SecretStores
 from secret_rotation.settings import Settings
 
 if TYPE_CHECKING:
@@ -74,11 +74,12 @@ def environment_settings() -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def open_parts(observe: Callable[[SecretStores], SecretStores] | None = None) -> AsyncIterator[Parts]:
+async def open_wiring() -> AsyncIterator[Wiring]:
+    """The service's wiring for one command, closed (clients, credential, connection pool) when it ends."""
     settings = environment_settings()
-    parts = build_parts(settings, credential=operator_credential(settings), observe=observe)
+    wiring = Wiring(settings, credential=operator_credential(settings))
+    wiring.credential  # noqa: B018 (registers the credential for closing even if no client ends up built)
     try:
-        yield parts
+        yield wiring
     finally:
-        for close in parts.closers:
-            await close()
+        await wiring.close()

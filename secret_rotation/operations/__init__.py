@@ -1,5 +1,5 @@
 """Operator operations: plan, status, emergency rotation and rollback, on the engine and its ports.
 
 They sit beside the triggers, not on the event path: the CLI (`secret_rotation.cli`) calls them with parts
-built by `composition.build_parts`. Nothing here imports click or prints; each returns data the CLI renders.
+from `composition.Wiring`. Nothing here imports click or prints; each returns data the CLI renders.
 """

@@ -238,6 +238,16 @@ class SeededDual:
     version: str
     green_password: str = ""  # only with seed_dual_secret(..., green_password=True)
 
+    @property
+    def roles(self) -> tuple[str, str]:
+        """(active, inactive)"""
+        return self.blue, self.green
+
+    @property
+    def password(self) -> str:
+        """The active role's."""
+        return self.blue_password
+
 
 async def seed_dual_secret(
     vault: SecretClient,

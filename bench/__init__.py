@@ -1,0 +1,1 @@
+"""Benchmarks on the local stack (`bench/run.sh`): figures, never tests."""
