@@ -40,6 +40,13 @@ param allowedPlugins string = ''
 // telemetry to an Application Insights resource whose local (key) authentication is disabled.
 var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb'
 
+// ROTATION_KEYVAULT_CREATES_PER_10S: each instance's share of Key Vault's limit on secret CREATEs, 300
+// "maximum transactions allowed in 10 seconds, per vault per region" (Azure Key Vault service limits,
+// https://learn.microsoft.com/azure/key-vault/general/service-limits, secrets transactions), so that
+// maximumInstanceCount instances together stay within it (docs/deployment.md, throughput). Integer
+// division floors; above 300 instances each still gets 1 (the adaptive back-off covers the excess).
+var keyVaultCreatesPer10s = max(1, 300 / maximumInstanceCount)
+
 var eventGridInbound = [
   {
     name: 'allow-event-grid'
@@ -210,6 +217,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'ROTATION_ALLOWED_PLUGINS'
           value: allowedPlugins
+        }
+        {
+          name: 'ROTATION_KEYVAULT_CREATES_PER_10S'
+          value: string(keyVaultCreatesPer10s)
         }
         {
           name: 'KEYVAULT_API_VERSION'
