@@ -35,6 +35,8 @@ param stuckAfterMinutes int
 param retryBudgetSeconds int
 @description('ROTATION_ALLOWED_PLUGINS: comma-separated names of plugin rotators (entry points) the app may load; empty: built-ins only.')
 param allowedPlugins string = ''
+@description('ROTATION_REGISTRATION_MODULE: module of the deployment\'s own code whose register_rotators(registry) adds rotators; empty: none.')
+param registrationModule string = ''
 
 // Built-in role definition ID, from Microsoft's Azure built-in roles reference: lets the identity send
 // telemetry to an Application Insights resource whose local (key) authentication is disabled.
@@ -217,6 +219,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'ROTATION_ALLOWED_PLUGINS'
           value: allowedPlugins
+        }
+        {
+          name: 'ROTATION_REGISTRATION_MODULE'
+          value: registrationModule
         }
         {
           name: 'ROTATION_KEYVAULT_CREATES_PER_10S'
