@@ -123,7 +123,7 @@ class Sweep:
                         start(secret)
         finally:
             # Every enqueue runs to its end, so one failure (of an enqueue or of a listing) neither hides nor
-            # abandons the others; a failed listing still fails the sweep below.
+            # abandons the others; a listing's error goes on up once they have ended.
             results = await asyncio.gather(*(task for _, task in jobs))
         sent = tuple(secret for (secret, _), result in zip(jobs, results, strict=True) if result is None)
         failures = [result for result in results if result is not None]
