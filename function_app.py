@@ -3,6 +3,7 @@
 on_secret_near_expiry  Event Grid push -> secret_rotation.intake (validate, drop stale, enqueue)
 rotation_worker        Storage queue   -> secret_rotation.worker (run the rotation protocol)
 sweep_due_secrets      timer           -> secret_rotation.sweep  (enqueue what events missed)
+rotate_now             HTTP POST       -> secret_rotation.on_demand (an operator's "rotate now", enqueued)
 
 Private deployments point Event Grid straight at the queue; the worker consumes both paths alike.
 This is the only module that imports azure.functions.
@@ -78,3 +79,11 @@ async def rotation_worker(message: func.QueueMessage) -> None:
 @app.timer_trigger(arg_name="timer", schedule=f"%{SWEEP_SCHEDULE}%", run_on_startup=False)
 async def sweep_due_secrets(timer: func.TimerRequest) -> None:
     await service().sweep.run()
+
+
+@app.function_name("rotate_now")
+@app.route(route="rotate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def rotate_now(req: func.HttpRequest) -> func.HttpResponse:
+    """POST {"vault": ..., "secret": ...} with the function key; 202 + correlation id (see docs/cli.md)."""
+    answer = await service().on_demand.handle(req.get_body())
+    return func.HttpResponse(answer.json(), status_code=answer.status, mimetype="application/json")

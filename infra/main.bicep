@@ -112,6 +112,9 @@ param rotationRetryBudgetSeconds int = 60
 @description('ROTATION_ALLOWED_PLUGINS: names of plugin rotators (installed packages, entry-point group secret_rotation.rotators) the app may load. Empty: built-ins only.')
 param allowedPlugins array = []
 
+@description('ROTATION_REGISTRATION_MODULE: a module of the deployment\'s own code, shipped in the package, whose register_rotators(registry) adds rotators when the service is built. Empty: none.')
+param registrationModule string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -286,6 +289,7 @@ module functionApp 'modules/functionapp.bicep' = {
     stuckAfterMinutes: rotationStuckAfterMinutes
     retryBudgetSeconds: rotationRetryBudgetSeconds
     allowedPlugins: join(allowedPlugins, ',')
+    registrationModule: registrationModule
   }
 }
 

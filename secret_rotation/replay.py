@@ -1,7 +1,9 @@
 """Replay: re-drive poison messages and Event Grid dead letters through the normal, idempotent path.
 
-    python -m secret_rotation.replay poison                 # <queue>-poison  -> the rotation queue
-    python -m secret_rotation.replay dead-letters [--container eventgrid-deadletter]
+The one implementation behind the operator CLI's `replay` command (docs/cli.md):
+
+    secret-rotation replay poison                 # <queue>-poison  -> the rotation queue
+    secret-rotation replay dead-letters [--container eventgrid-deadletter]
 
 Settings come from the environment like the app's (`AzureWebJobsStorage` locally; the service URIs in
 Azure, with the operator's or the app's identity). Each message or blob is removed only after its
@@ -11,12 +13,8 @@ event twice is harmless because the worker skips work that is already done.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import logging
-import os
-import sys
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidEventError
@@ -102,7 +100,9 @@ async def run(command: str, container: str, env: dict[str, str]) -> int:
 
     settings = Settings.from_env(env)
     # An operator tool: the operator's identity (or the app's, where it runs), never a key.
-    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    credential = DefaultAzureCredential(
+        exclude_interactive_browser_credential=True, managed_identity_client_id=settings.managed_identity_client_id
+    )
     retry = RetryPolicy(budget_seconds=settings.retry_budget_seconds)
     queue = StorageJobQueue(queue_client(settings.storage, credential, settings.queue_name), retry)
     poison = queue_client(settings.storage, credential, poison_queue_name(settings.queue_name))
@@ -113,18 +113,3 @@ async def run(command: str, container: str, env: dict[str, str]) -> int:
         await queue.close()
     logger.info("ReplayCompleted source=%s replayed=%d", command, count)
     return count
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m secret_rotation.replay", description=__doc__.split("\n")[0])
-    parser.add_argument("source", choices=["poison", "dead-letters"])
-    parser.add_argument("--container", default=DEFAULT_DEAD_LETTER_CONTAINER, help="dead-letter container")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    count = asyncio.run(run(args.source, args.container, dict(os.environ)))
-    print(f"replayed {count} event(s) from {args.source} onto the rotation queue")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,9 +8,10 @@ built-in rotator) and is expired or inside the near-expiry window, and for each 
 whose pending record is open and has not moved for longer than `ROTATION_STUCK_AFTER_MINUTES`. The jobs
 are Key Vault events in the Event Grid schema without a version: the worker resolves the current
 version under the secret's lock, so the job cannot name a version that is no longer current, and they
-take the same idempotent path as delivered ones. Enqueues run concurrently, at most
-`ENQUEUE_CONCURRENCY` at a time. A vault configured under several URLs (spellings, or its public and
-private-link names) is swept once.
+take the same idempotent path as delivered ones. Jobs are enqueued while the listing goes on, at most
+`ENQUEUE_CONCURRENCY` at a time (a stuck record's job waits for the end of its vault's listing, in case
+its secret is due for expiry too: then that job is sent instead). A vault configured under several URLs
+(spellings, or its public and private-link names) is swept once.
 """
 
 from __future__ import annotations
@@ -90,42 +91,69 @@ class Sweep:
 
     async def run(self) -> SweepReport:
         vaults = unique_vaults(self._vaults)
-        listed, due = 0, list[DueSecret]()
-        for vault in vaults:
-            store = self._stores.for_vault(vault)
-            found: dict[str, DueSecret] = {}
-            async for summary in store.list_secrets():
-                listed += 1
-                secret = self._classify(vault, summary)
-                if secret is not None and (secret.name not in found or secret.reason != "stuck"):
-                    found[secret.name] = secret
-            due.extend(found.values())
+        listed = 0
+        # Jobs go out while the listing goes on, at most ENQUEUE_CONCURRENCY at a time: the listing waits for
+        # a free slot, so a vault of any size holds at most that many enqueues in flight.
         limit = asyncio.Semaphore(ENQUEUE_CONCURRENCY)
+        jobs: list[tuple[DueSecret, asyncio.Task[BaseException | None]]] = []
 
-        async def enqueue(secret: DueSecret) -> None:
+        def start(secret: DueSecret) -> None:
+            jobs.append((secret, asyncio.create_task(self._enqueue(secret, limit))))
+
+        try:
+            for vault in vaults:
+                store = self._stores.for_vault(vault)
+                enqueued: set[str] = set()
+                stuck: dict[str, DueSecret] = {}
+                async for summary in store.list_secrets():
+                    listed += 1
+                    secret = self._classify(vault, summary)
+                    if secret is None:
+                        continue
+                    if secret.reason == "stuck":
+                        # Held to the vault's end: the secret itself may still come up due for expiry, and
+                        # that job (with its expiry) is the one to send.
+                        stuck[secret.name] = secret
+                        continue
+                    await limit.acquire()
+                    enqueued.add(secret.name)
+                    start(secret)
+                for name, secret in stuck.items():
+                    if name not in enqueued:
+                        await limit.acquire()
+                        start(secret)
+        finally:
+            # Every enqueue runs to its end, so one failure (of an enqueue or of a listing) neither hides nor
+            # abandons the others; a listing's error goes on up once they have ended.
+            results = await asyncio.gather(*(task for _, task in jobs))
+        sent = tuple(secret for (secret, _), result in zip(jobs, results, strict=True) if result is None)
+        failures = [result for result in results if result is not None]
+        logger.info(
+            "SweepCompleted vaults=%d listed=%d enqueued=%d failed=%d%s",
+            len(vaults),
+            listed,
+            len(sent),
+            len(failures),
+            "".join(f" {s.name}({s.reason})" for s in sent),
+        )
+        if failures:
+            raise failures[0]  # the timer invocation fails visibly; the next sweep tries again
+        return SweepReport(listed=listed, enqueued=sent)
+
+    async def _enqueue(self, secret: DueSecret, limit: asyncio.Semaphore) -> BaseException | None:
+        """One job, its slot released at the end; its failure is returned to `run`, not raised."""
+        try:
             event_type = SecretEventType.EXPIRED if secret.reason == "expired" else SecretEventType.NEAR_EXPIRY
             expires = int(secret.expires_on.timestamp()) if secret.expires_on else None
             payload = secret_event_payload(
                 secret.vault_url, secret.name, event_type, event_id=f"sweep-{uuid.uuid4()}", expires_on=expires
             )
-            async with limit:
-                await self._queue.enqueue(json.dumps(payload))
-
-        # Every enqueue runs to its end, so one failure neither hides nor abandons the others.
-        results = await asyncio.gather(*(enqueue(secret) for secret in due), return_exceptions=True)
-        enqueued = tuple(secret for secret, result in zip(due, results, strict=True) if result is None)
-        failures = [result for result in results if isinstance(result, BaseException)]
-        logger.info(
-            "SweepCompleted vaults=%d listed=%d enqueued=%d failed=%d%s",
-            len(vaults),
-            listed,
-            len(enqueued),
-            len(failures),
-            "".join(f" {s.name}({s.reason})" for s in enqueued),
-        )
-        if failures:
-            raise failures[0]  # the timer invocation fails visibly; the next sweep tries again
-        return SweepReport(listed=listed, enqueued=enqueued)
+            await self._queue.enqueue(json.dumps(payload))
+        except Exception as exc:
+            return exc
+        finally:
+            limit.release()
+        return None
 
     def _classify(self, vault: str, summary: SecretSummary) -> DueSecret | None:
         now = self._clock()

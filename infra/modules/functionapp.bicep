@@ -35,10 +35,19 @@ param stuckAfterMinutes int
 param retryBudgetSeconds int
 @description('ROTATION_ALLOWED_PLUGINS: comma-separated names of plugin rotators (entry points) the app may load; empty: built-ins only.')
 param allowedPlugins string = ''
+@description('ROTATION_REGISTRATION_MODULE: module of the deployment\'s own code whose register_rotators(registry) adds rotators; empty: none.')
+param registrationModule string = ''
 
 // Built-in role definition ID, from Microsoft's Azure built-in roles reference: lets the identity send
 // telemetry to an Application Insights resource whose local (key) authentication is disabled.
 var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb'
+
+// ROTATION_KEYVAULT_CREATES_PER_10S: each instance's share of Key Vault's limit on secret CREATEs, 300
+// "maximum transactions allowed in 10 seconds, per vault per region" (Azure Key Vault service limits,
+// https://learn.microsoft.com/azure/key-vault/general/service-limits, secrets transactions), so that
+// maximumInstanceCount instances together stay within it (docs/deployment.md, throughput). Integer
+// division floors; above 300 instances each still gets 1 (the adaptive back-off covers the excess).
+var keyVaultCreatesPer10s = max(1, 300 / maximumInstanceCount)
 
 var eventGridInbound = [
   {
@@ -210,6 +219,14 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'ROTATION_ALLOWED_PLUGINS'
           value: allowedPlugins
+        }
+        {
+          name: 'ROTATION_REGISTRATION_MODULE'
+          value: registrationModule
+        }
+        {
+          name: 'ROTATION_KEYVAULT_CREATES_PER_10S'
+          value: string(keyVaultCreatesPer10s)
         }
         {
           name: 'KEYVAULT_API_VERSION'

@@ -20,6 +20,7 @@ from secret_rotation.composition import Service, build_service
 from secret_rotation.replay import DEFAULT_DEAD_LETTER_CONTAINER, poison_queue_name
 from secret_rotation.replay import run as replay
 from secret_rotation.settings import Settings
+from tests.support.cli import run_cli
 from tests.support.events import key_vault_event
 from tests.support.host import MAX_DEQUEUE_COUNT, LocalFunctionsHost, app_host
 from tests.support.stack import Postgres, outcomes, readable_values, seed_role_secret, unique
@@ -116,7 +117,16 @@ async def test_dead_lettered_events_are_replayed_through_the_same_path(
         await blobs.create_container()
         await blobs.upload_blob(f"kv-topic/rotation/2026/11/23/08/{name}.json", json.dumps(dead_letter))
 
-        assert await replay("dead-letters", container, env) == 1
+        # Through the operator CLI, as the runbook says (its env overrides the stack file's queue name).
+        result = await run_cli(
+            "replay",
+            "dead-letters",
+            "--container",
+            container,
+            "--json",
+            env={"ROTATION_QUEUE_NAME": env["ROTATION_QUEUE_NAME"]},
+        )
+        assert result.code == 0 and result.json() == {"source": "dead-letters", "replayed": 1}, result.err
         assert [b.name async for b in blobs.list_blobs()] == [], "a replayed blob is removed"
 
     batch = await host.drain_queue(env["AzureWebJobsStorage"], env["ROTATION_QUEUE_NAME"])

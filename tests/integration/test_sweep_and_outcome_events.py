@@ -15,6 +15,7 @@ from azure.storage.queue import TextBase64DecodePolicy
 from azure.storage.queue.aio import QueueClient
 
 from secret_rotation.composition import build_service
+from secret_rotation.errors import AccessDeniedError
 from secret_rotation.pending import pending_name
 from secret_rotation.settings import Settings
 from tests.support.events import key_vault_event
@@ -123,6 +124,26 @@ async def test_the_sweep_finds_exactly_the_due_and_stuck_secrets(
     assert sorted(e["subject"] for e in events) == ["due", "expired", "stuck"]
     # Jobs name no version: the worker resolves the current one under the lock.
     assert {e["data"]["Version"] for e in events} == {None}
+
+
+async def test_a_denied_listing_fails_the_sweep_as_access_denied(
+    stack_environ: dict[str, str], second_vault: SecretClient, http: aiohttp.ClientSession
+) -> None:
+    """The adapter lists through `send_request` and reads Key Vault's error body itself: a listing the
+    identity may not make (403 ForbiddenByRbac, GetSecrets needs secrets/list at the vault's scope) is an
+    access-denied error naming the code, not a retry and not an empty vault."""
+    vault2 = stack_environ["KEYVAULT_URL_2"]
+    await second_vault.set_secret(unique("denied"), "placeholder-value", expires_on=near_expiry())
+    environ = {**stack_environ, "ROTATION_ALLOWED_VAULTS": vault2, "ROTATION_QUEUE_NAME": unique("sweep-denied")}
+    service = build_service(Settings.from_env(environ))
+    double = KeyVaultDouble(http, stack_environ["KEYVAULT_MANAGEMENT_URL"], vault2)
+    await double.deny({"secret": "*", "deny": ["list"]})
+    try:
+        with pytest.raises(AccessDeniedError, match=r"access denied \(403 Forbidden/ForbiddenByRbac"):
+            await service.sweep.run()
+    finally:
+        await double.reset()
+        await service.close()
 
 
 async def test_a_sweep_job_rotates_the_current_version_among_versions_of_one_second(

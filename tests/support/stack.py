@@ -257,11 +257,12 @@ async def seed_dual_secret(
     *,
     content_type: str | None = None,
     green_password: bool = False,
+    expires_on: datetime | None = None,
     **tags: str,
 ) -> SeededDual:
     """An admin role with the grants docs/tags.md asks for on this server's version, `blue` (current, with a
     password) and `green` (no password yet, unless `green_password`), the admin secret, and a
-    `postgres-dual-user` secret near expiry; `tags` override the defaults."""
+    `postgres-dual-user` secret near expiry (or expiring at `expires_on`); `tags` override the defaults."""
     role_prefix = prefix.replace("-", "_")
     admin, admin_password = await postgres.create_role(f"{role_prefix}_admin", createrole=True)
     blue, blue_password = await postgres.create_role(f"{role_prefix}_blue")
@@ -283,7 +284,7 @@ async def seed_dual_secret(
             "ValidityPeriodDays": "60",
             **tags,
         },
-        expires_on=near_expiry(),
+        expires_on=expires_on or near_expiry(),
     )
     assert secret.properties.version
     return SeededDual(name, admin, blue, green, blue_password, secret.properties.version, green_pass)

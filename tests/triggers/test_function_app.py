@@ -19,6 +19,7 @@ import function_app
 from secret_rotation.composition import Service
 from secret_rotation.engine import RotationEngine
 from secret_rotation.intake import Intake
+from secret_rotation.on_demand import OnDemand
 from secret_rotation.outcomes import OutcomeReporter
 from secret_rotation.registry import RotatorRegistry
 from secret_rotation.scopes import Scopes
@@ -59,6 +60,7 @@ class FakeService:
             intake=Intake(stores, scopes, self.queue, reporter),
             worker=RotationWorker(engine, reporter),
             sweep=Sweep(stores, (VAULT,), self.queue, stuck_after=timedelta(hours=1), clock=lambda: NOW),
+            on_demand=OnDemand(stores, scopes, self.queue, reporter),
         )
 
     async def seed(self) -> str:
@@ -90,6 +92,7 @@ def test_app_indexes_the_expected_bindings() -> None:
         "on_secret_near_expiry": [("eventGridTrigger", "event")],
         "rotation_worker": [("queueTrigger", "message")],
         "sweep_due_secrets": [("timerTrigger", "timer")],
+        "rotate_now": [("httpTrigger", "req"), ("http", "$return")],
     }
     timer = HOST.functions["sweep_due_secrets"].get_trigger().get_dict_repr()
     assert timer["schedule"] == "%ROTATION_SWEEP_SCHEDULE%"

@@ -4,6 +4,7 @@ parsing, against in-memory ports."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -12,13 +13,14 @@ from secret_rotation.errors import TransientError
 from secret_rotation.events import SecretEvent, parse_event
 from secret_rotation.outcomes import Status
 from secret_rotation.pending import PendingRecords
+from secret_rotation.ports import SecretSummary
 from secret_rotation.replay import original_events
 from secret_rotation.rotator import Credential
 from secret_rotation.secret_value import SecretValue
 from secret_rotation.sweep import Sweep, unique_vaults
 from tests.support.events import fixture
 from tests.unit.conftest import NOW, World
-from tests.unit.fakes import VAULT, InMemoryQueue, InMemoryStores
+from tests.unit.fakes import VAULT, InMemoryQueue, InMemorySecretStore, InMemoryStores
 
 
 async def test_sweep_enqueues_exactly_the_due_and_stuck_secrets(world: World) -> None:
@@ -118,3 +120,36 @@ async def test_a_failed_enqueue_does_not_stop_the_others_and_fails_the_sweep(wor
     with pytest.raises(TransientError):
         await sweep.run()
     assert sorted(json.loads(m)["subject"] for m in queue.messages) == ["a", "c"]
+
+
+async def test_a_stuck_secret_also_due_for_expiry_gets_one_job_whichever_the_listing_shows_first(world: World) -> None:
+    """Jobs go out while the listing goes on; a stuck record's job waits for its vault's end, so a secret both
+    stuck and near expiry is sent once, as near expiry, even when its pending record is listed first."""
+
+    class ReversedListing(InMemorySecretStore):
+        async def list_secrets(self) -> AsyncIterator[SecretSummary]:
+            listed = [summary async for summary in super().list_secrets()]
+            for summary in reversed(listed):
+                yield summary
+
+    store = ReversedListing()
+    tagged = {"RotatorType": "fake-single", "CredentialId": "app", "ProviderAddress": "fake://provider/x"}
+    store.now = NOW - timedelta(hours=2)
+    base = await store.set("both", SecretValue("v"), tags=tagged, expires_on=NOW + timedelta(days=3))
+    records = PendingRecords(store)
+    await records.create(
+        "both",
+        rotation_id="r",
+        base_version=base.version,
+        credential=Credential("app", SecretValue("n")),
+        value=SecretValue("n"),
+        content_type=None,
+        expires_on=NOW + timedelta(days=90),
+        state=await records.load("both"),
+    )
+    store.now = None
+    queue = InMemoryQueue()
+    sweep = Sweep(InMemoryStores(store), (VAULT,), queue, stuck_after=timedelta(hours=1), clock=lambda: NOW)
+    report = await sweep.run()
+    assert [(d.name, d.reason) for d in report.enqueued] == [("both", "near-expiry")]
+    assert [json.loads(m)["eventType"] for m in queue.messages] == ["Microsoft.KeyVault.SecretNearExpiry"]
