@@ -20,7 +20,7 @@ from secret_rotation.preflight import configure, problems
 from secret_rotation.registry import RotatorRegistry
 from secret_rotation.rotator import Pattern
 from secret_rotation.scopes import Scopes
-from secret_rotation.tags import NEAR_EXPIRY_DAYS, Tag
+from secret_rotation.tags import NEAR_EXPIRY_DAYS, Tag, rotator_for
 
 # A secret is managed by the service when it carries any of these; the first four are required.
 REQUIRED_TAGS = (Tag.ROTATOR_TYPE, Tag.CREDENTIAL_ID, Tag.PROVIDER_ADDRESS, Tag.VALIDITY_PERIOD_DAYS)
@@ -76,6 +76,8 @@ def _configuration_problems(
     """Every reason the engine would refuse the secret's tags, and the rotator's pattern when it has one."""
     name, tags = summary.name, summary.tags
     found = [f"missing tag {tag}" for tag in REQUIRED_TAGS if not tags.get(tag, "").strip()]
+    if found == [f"missing tag {Tag.ROTATOR_TYPE}"] and rotator_for(tags):
+        found = []  # the rotator is implied by ProviderAddress (Microsoft's tutorial tags)
     if found:
         try:
             pending_name(name)
@@ -121,7 +123,7 @@ def plan_entry(
         when = "due now"
     else:
         when = f"from {due_on:%Y-%m-%d %H:%M} UTC"
-    rotator_name = summary.tags.get(Tag.ROTATOR_TYPE, "").strip() or None
+    rotator_name = rotator_for(summary.tags)
     return PlanEntry(summary.name, rotator_name, pattern, summary.expires_on, due_on, when, tuple(found))
 
 

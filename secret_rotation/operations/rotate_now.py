@@ -21,7 +21,7 @@ from secret_rotation.outcomes import Outcome, OutcomeReporter, Status
 from secret_rotation.ports import SecretStore, SecretStores
 from secret_rotation.registry import RotatorRegistry
 from secret_rotation.rotator import Pattern
-from secret_rotation.tags import Tag
+from secret_rotation.tags import rotator_for
 
 
 def _new_id() -> str:
@@ -54,7 +54,7 @@ async def rotations_needed(store: SecretStore, registry: RotatorRegistry, name: 
     """2 for a dual-credential secret (both credentials must change), else 1 (from properties only)."""
     versions = [v for v in await store.list_versions(name) if v.enabled]
     newest = max(versions, key=lambda v: (v.created_on or datetime.min.replace(tzinfo=UTC), v.version), default=None)
-    rotator_type = newest.tags.get(Tag.ROTATOR_TYPE, "").strip() if newest else ""
+    rotator_type = (rotator_for(newest.tags) or "") if newest else ""
     if not rotator_type:
         return 1  # the engine will refuse it with the reason
     try:

@@ -93,3 +93,18 @@ async def test_the_sweep_finds_a_due_secret_tagged_like_microsofts_tutorial(worl
     )
     report = await sweep.run()
     assert {(d.name, d.reason) for d in report.enqueued} == {("storage-key", "near-expiry")}
+
+
+async def test_the_operators_plan_names_the_implied_rotator_of_a_tutorial_secret(world: World) -> None:
+    from secret_rotation.operations.plan import plan_vault
+
+    group = "/subscriptions/s/resourceGroups/g"
+    tutorial = {
+        "CredentialId": "key1",
+        "ProviderAddress": f"{group}/providers/Microsoft.Storage/storageAccounts/a",
+        "ValidityPeriodDays": "60",
+    }
+    await world.store.set("storage-key", SecretValue("k"), tags=tutorial, expires_on=NOW + timedelta(days=5))
+    plan = await plan_vault(world.store, RotatorRegistry(), Scopes((VAULT,), (group,)), clock=lambda: NOW)
+    (entry,) = plan.entries
+    assert (entry.rotator, entry.pattern, entry.when, entry.problems) == ("storage-account-key", "dual", "due now", ())
