@@ -4,7 +4,8 @@
 split by hand) and checked to be of the type the rotator expects; its canonical form is the rotator's
 scope, which the engine checks against ROTATION_ALLOWED_SCOPES before any management call. Clients are
 built from the `ProviderContext` through the SDKs' documented options only: `base_url` (the ARM
-endpoint), `credential_scopes`, `connection_verify` (the local stack's CA). Long-running operations are
+endpoint), `credential_scopes`, `transport` (the shared connection pool, which holds the TLS trust:
+`ProviderContext.transport`). Long-running operations are
 polled to completion by the SDK's own poller (`Azure-AsyncOperation` / `Location`).
 """
 
@@ -67,7 +68,7 @@ def parse_resource(address: str, resource_type: str) -> ResourceAddress:
 
 def arm_client(factory: Callable[..., C], context: ProviderContext, subscription: str) -> C:
     """An azure-mgmt client (its class as `factory`) with the documented options only: where ARM is,
-    the token audience, TLS trust."""
+    the token audience, the transport (the shared pool: a client per call costs no new connection)."""
     if context.credential is None:
         raise ConfigurationError("management-plane rotators need the managed identity (ProviderContext.credential)")
     return factory(
@@ -75,7 +76,7 @@ def arm_client(factory: Callable[..., C], context: ProviderContext, subscription
         subscription,
         base_url=context.arm_endpoint,
         credential_scopes=[ARM_SCOPE],
-        connection_verify=context.ca_bundle or True,
+        transport=context.transport(),
         retry_total=SDK_RETRY_TOTAL,
     )
 

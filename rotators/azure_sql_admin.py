@@ -63,32 +63,34 @@ class TdsLogin:
 
 
 class ManagementDoubleLogin:
-    """Local stack only: the management double's record of each server's password stands in for TDS."""
+    """Local stack only: the management double's record of each server's password stands in for TDS
+    (one request over the context's transport, i.e. the shared connection pool)."""
 
-    def __init__(self, endpoint: str, ca_bundle: str | None) -> None:
-        self.endpoint, self.ca_bundle = endpoint.rstrip("/"), ca_bundle
+    def __init__(self, endpoint: str, context: ProviderContext) -> None:
+        self.endpoint, self.context = endpoint.rstrip("/"), context
 
     async def accepts(self, server: str, fqdn: str, credential: Credential) -> bool:
-        import ssl
+        from azure.core import AsyncPipelineClient
+        from azure.core.exceptions import AzureError
+        from azure.core.rest import HttpRequest
 
-        import aiohttp
-
-        context = ssl.create_default_context(cafile=self.ca_bundle)
         body = {"login": credential.credential_id, "password": credential.secret.reveal()}
+        client: AsyncPipelineClient[HttpRequest, Any] = AsyncPipelineClient(
+            base_url=self.endpoint, policies=[], transport=self.context.transport()
+        )
         try:
-            async with (
-                aiohttp.ClientSession() as session,
-                session.post(f"{self.endpoint}/{server}/login", json=body, ssl=context) as response,
-            ):
+            async with client:
+                response = await client.send_request(HttpRequest("POST", f"{self.endpoint}/{server}/login", json=body))
+                await response.read()
                 response.raise_for_status()
-                return bool((await response.json())["accepted"])
-        except aiohttp.ClientError as exc:
+                return bool(response.json()["accepted"])
+        except AzureError as exc:
             raise TransientError(f"SQL login check for {server} failed ({exc.__class__.__name__})") from None
 
 
 def sql_login(context: ProviderContext) -> SqlLogin:
     if context.sql_login_check:
-        return ManagementDoubleLogin(context.sql_login_check, context.ca_bundle)
+        return ManagementDoubleLogin(context.sql_login_check, context)
     return TdsLogin()
 
 

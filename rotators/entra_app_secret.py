@@ -132,7 +132,7 @@ class EntraAppSecretRotator(DualCredentialRotator):
             app_id,
             credential.secret.reveal(),
             authority=self.context.authority_host,
-            connection_verify=self.context.ca_bundle or True,
+            transport=self.context.transport(),
         )
         try:
             async with client:

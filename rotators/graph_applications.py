@@ -4,8 +4,8 @@ application, `addPassword`, `removePassword` (v1.0).
 Why not the Graph SDK: it pulls in Kiota and hundreds of generated modules for three requests; this is
 azure-core's own async pipeline (the one every Azure SDK here runs on) with its bearer-token, retry and
 logging policies, so tokens, retries, TLS trust and the HTTP log redaction behave as in the other clients.
-Imported only when the rotator runs, never on the cold-start path. The endpoint and TLS trust come from
-the `ProviderContext`; tokens are for `https://graph.microsoft.com/.default`.
+Imported only when the rotator runs, never on the cold-start path. The endpoint and the transport (the
+shared connection pool) come from the `ProviderContext`; tokens are for `https://graph.microsoft.com/.default`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from azure.core.pipeline.policies import (
     HttpLoggingPolicy,
     UserAgentPolicy,
 )
-from azure.core.pipeline.transport import AioHttpTransport
 from azure.core.rest import HttpRequest
 
 from secret_rotation.errors import ConfigurationError
@@ -59,7 +58,7 @@ class GraphApplications:
                 AsyncBearerTokenCredentialPolicy(context.credential, GRAPH_SCOPE),
                 HttpLoggingPolicy(),  # headers only, with Authorization redacted; never bodies
             ],
-            transport=AioHttpTransport(connection_verify=context.ca_bundle or True),
+            transport=context.transport(),
         )
 
     async def __aenter__(self) -> GraphApplications:

@@ -107,7 +107,7 @@ class StorageAccountKeyRotator(DualCredentialRotator):
         address = parse_resource(config.provider_address, RESOURCE_TYPE)
         endpoint = await self._blob_endpoint(address)
         key: Any = {"account_name": address.name, "account_key": credential.secret.reveal()}
-        client = BlobServiceClient(endpoint, credential=key, retry_total=1)
+        client = BlobServiceClient(endpoint, credential=key, retry_total=1, transport=self.context.transport())
         try:
             async with client:
                 # One Shared Key-signed request: the first page of containers.

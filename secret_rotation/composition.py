@@ -151,7 +151,8 @@ class Wiring:
 
         if self._registry is not None:
             return self._registry
-        # Rotators get the same identity for management APIs; their endpoints default to Azure's public cloud.
+        # Rotators get the same identity and connection pool for management APIs; their endpoints default
+        # to Azure's public cloud.
         settings = self.settings
         context = ProviderContext(
             credential=self.credential,
@@ -161,6 +162,7 @@ class Wiring:
             ca_bundle=settings.keyvault_ca_bundle,
             database_port=settings.database_port,
             sql_login_check=settings.sql_login_check,
+            http=self.http,  # the one connection pool: a rotation's ARM / Graph / login calls reuse it too
         )
         # Built-ins, the plugins ROTATION_ALLOWED_PLUGINS names, and the deployment's registration hook.
         return RotatorRegistry.from_settings(self.settings, context)

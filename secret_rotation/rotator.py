@@ -47,6 +47,9 @@ from .tags import RotationConfig, Tag
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
+    from azure.core.pipeline.transport import AioHttpTransport
+
+    from .transport import SharedHttp
 
 
 class Pattern(Enum):
@@ -72,7 +75,12 @@ class ApplyRequest:
 class ProviderContext:
     """What a rotator may use besides its tags: the app's managed identity (for management APIs such as
     ARM or Microsoft Graph) and where those planes are. Defaults are Azure's public cloud; the local stack
-    points them at its doubles. Never Key Vault: rotators know nothing of it."""
+    points them at its doubles. Never Key Vault: rotators know nothing of it.
+
+    HTTP: every azure-core client a rotator builds (azure-mgmt, azure-identity, azure-storage, a pipeline
+    client) takes `transport=context.transport()`, and nothing else about TLS. Where the service runs,
+    `http` is the process's one connection pool (`transport.SharedHttp`, from `composition`), so a
+    rotation reuses the pooled connections of the last one, and closing a client leaves the pool open."""
 
     credential: AsyncTokenCredential | None = None
     arm_endpoint: str = "https://management.azure.com"
@@ -85,6 +93,17 @@ class ProviderContext:
     # Local stack only: no SQL Server runs here, so Azure SQL login checks go to this endpoint of the
     # management double (its record of the password) instead of a TDS login.
     sql_login_check: str | None = None
+    # The shared connection pool; None (a rotator built alone) gives each client its own transport.
+    http: SharedHttp | None = None
+
+    def transport(self) -> AioHttpTransport:
+        """The transport for one azure-core client: over the shared pool when there is one, else a
+        transport of the client's own (closed with it) that trusts `ca_bundle` or the system store."""
+        if self.http is not None:
+            return self.http.transport()
+        from azure.core.pipeline.transport import AioHttpTransport
+
+        return AioHttpTransport(connection_verify=self.ca_bundle or True)
 
 
 class Rotator(ABC):

@@ -18,6 +18,7 @@ from secret_rotation.keyvault_store import KeyVaultStores
 from secret_rotation.retries import RetryPolicy
 from secret_rotation.rotator import ProviderContext
 from secret_rotation.settings import Settings
+from secret_rotation.transport import SharedHttp
 
 if TYPE_CHECKING:
     from azure.identity.aio import ManagedIdentityCredential
@@ -73,16 +74,21 @@ class StackClients:
     lock: BlobLeaseLock
     vault: SecretClient  # the kit's own view of the vault, to observe versions and tags
     vault_url: str
+    http: SharedHttp  # the one connection pool, as composition shares it with the service's clients
 
     def provider_context(self) -> ProviderContext:
-        """What the service gives rotators: the identity, the stack's CA, and every other context field
-        that a setting of the same name sets (the planes' endpoints), as composition does."""
+        """What the service gives rotators: the identity, the stack's CA, the shared connection pool, and
+        every other context field that a setting of the same name sets (the planes' endpoints), as
+        composition does."""
+        given = ("credential", "ca_bundle", "http")
         configured = {
             f.name: getattr(self.settings, f.name)
             for f in fields(ProviderContext)
-            if f.name not in ("credential", "ca_bundle") and getattr(self.settings, f.name, None) is not None
+            if f.name not in given and getattr(self.settings, f.name, None) is not None
         }
-        return ProviderContext(credential=self.credential, ca_bundle=self.settings.keyvault_ca_bundle, **configured)
+        return ProviderContext(
+            credential=self.credential, ca_bundle=self.settings.keyvault_ca_bundle, http=self.http, **configured
+        )
 
 
 @contextlib.asynccontextmanager
@@ -91,6 +97,7 @@ async def open_stack(env: Mapping[str, str]) -> AsyncIterator[StackClients]:
     from azure.keyvault.secrets.aio import SecretClient
 
     settings = Settings.from_env(env)
+    http = SharedHttp(settings.keyvault_ca_bundle)
     with _identity_environment(env):
         credential = ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
     retry = RetryPolicy(budget_seconds=settings.retry_budget_seconds)
@@ -103,7 +110,7 @@ async def open_stack(env: Mapping[str, str]) -> AsyncIterator[StackClients]:
         verify_challenge_resource=settings.verify_challenge_resource,
         connection_verify=settings.keyvault_ca_bundle or True,
     )
-    clients = StackClients(settings, credential, stores, lock, vault, env["KEYVAULT_URL"])
+    clients = StackClients(settings, credential, stores, lock, vault, env["KEYVAULT_URL"], http)
     try:
         yield clients
     finally:
@@ -111,3 +118,4 @@ async def open_stack(env: Mapping[str, str]) -> AsyncIterator[StackClients]:
         await lock.close()
         await stores.close()
         await credential.close()
+        await http.close()

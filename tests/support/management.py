@@ -10,25 +10,32 @@ from typing import Any
 import aiohttp
 
 from secret_rotation.rotator import ProviderContext
+from secret_rotation.transport import SharedHttp
 from tests.support.hygiene import HYGIENE
 
 
 @contextlib.asynccontextmanager
 async def provider_context(env: dict[str, str], arm_endpoint: str | None = None) -> AsyncIterator[ProviderContext]:
-    """What composition gives rotators on the local stack: the managed identity and the doubles' URLs."""
+    """What composition gives rotators on the local stack: the managed identity, the doubles' URLs and
+    one shared connection pool."""
     from azure.identity.aio import ManagedIdentityCredential
 
-    credential = ManagedIdentityCredential(client_id=env["AZURE_CLIENT_ID"])
-    async with credential:
-        yield ProviderContext(
-            credential=credential,
-            arm_endpoint=arm_endpoint or env["ROTATION_ARM_ENDPOINT"],
-            ca_bundle=env["KEYVAULT_CA_BUNDLE"],
-            database_port=int(env["ROTATION_DATABASE_PORT"]),
-            graph_endpoint=env["ROTATION_GRAPH_ENDPOINT"],
-            authority_host=env["ROTATION_AUTHORITY_HOST"],
-            sql_login_check=env["ROTATION_SQL_LOGIN_CHECK"],
-        )
+    http = SharedHttp(env["KEYVAULT_CA_BUNDLE"])
+    credential = ManagedIdentityCredential(client_id=env["AZURE_CLIENT_ID"], transport=http.transport())
+    try:
+        async with credential:
+            yield ProviderContext(
+                credential=credential,
+                arm_endpoint=arm_endpoint or env["ROTATION_ARM_ENDPOINT"],
+                ca_bundle=env["KEYVAULT_CA_BUNDLE"],
+                database_port=int(env["ROTATION_DATABASE_PORT"]),
+                graph_endpoint=env["ROTATION_GRAPH_ENDPOINT"],
+                authority_host=env["ROTATION_AUTHORITY_HOST"],
+                sql_login_check=env["ROTATION_SQL_LOGIN_CHECK"],
+                http=http,
+            )
+    finally:
+        await http.close()
 
 
 class ManagementControl:
