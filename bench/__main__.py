@@ -14,7 +14,7 @@ from bench.context import open_bench
 from bench.report import Row, table, write
 from bench.vaults import bench_vaults
 from bench.workload import StackEnv
-from tests.doubles.stack_env import load_stack_env
+from secret_rotation.stack_env import load_stack_env
 
 SECTIONS = ("requests", "coldstart", "sweep", "burst")
 NOTES = [

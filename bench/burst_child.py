@@ -185,7 +185,7 @@ async def bare(args: argparse.Namespace, env: StackEnv, seeded: list[Seeded], re
 
 
 async def main(args: argparse.Namespace) -> None:
-    from tests.doubles.stack_env import load_stack_env
+    from secret_rotation.stack_env import load_stack_env
 
     env = StackEnv(load_stack_env())
     os.environ.update(env.values)

@@ -127,7 +127,7 @@ async def send_secret_event(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tests.doubles.stack_env import load_stack_env
+    from secret_rotation.stack_env import load_stack_env
 
     parser = argparse.ArgumentParser(description="Functions Core Tools helpers for the local stack")
     commands = parser.add_subparsers(dest="command", required=True)

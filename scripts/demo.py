@@ -90,7 +90,7 @@ async def _logs_in(env: dict[str, str], password: str) -> bool:
 
 
 async def main() -> int:
-    from tests.doubles.stack_env import load_stack_env
+    from secret_rotation.stack_env import load_stack_env
     from tests.support.events import key_vault_event
     from tests.support.host import app_host
     from tests.support.stack import open_vault

@@ -169,7 +169,7 @@ def env_values(state: dict[str, str]) -> dict[str, str]:
 
 
 def write_env(state: dict[str, str]) -> None:
-    from tests.doubles.stack_env import write_stack_env
+    from secret_rotation.stack_env import write_stack_env
 
     write_stack_env(ENV_FILE, env_values(state))
 

@@ -17,7 +17,7 @@ import function_app
 from secret_rotation.composition import Service, build_service
 from secret_rotation.rotator import ProviderContext
 from secret_rotation.settings import Settings
-from tests.doubles.stack_env import load_stack_env
+from secret_rotation.stack_env import load_stack_env
 from tests.support.faults import Faults
 from tests.support.figures import record_figure
 from tests.support.host import LocalFunctionsHost, app_host
@@ -183,7 +183,7 @@ def _collect_published_events() -> None:
     import ssl
     import urllib.request
 
-    from tests.doubles.stack_env import StackEnvMissingError
+    from secret_rotation.stack_env import StackEnvMissingError
 
     try:
         env = load_stack_env()

@@ -23,13 +23,12 @@ from typing import Any, NoReturn, TypeVar
 import click
 from rich.markup import escape
 
+from secret_rotation import stack_env
 from secret_rotation.cli import render
 from secret_rotation.cli.connect import (
-    STACK_ENV_VAR,
     EnvironmentProblem,
     environment_settings,
     open_wiring,
-    stack_env_path,
     use_stack_env,
 )
 from secret_rotation.errors import RotationError, ScopeError
@@ -86,7 +85,7 @@ def _run(options: Options, work: Coroutine[Any, Any, T]) -> T:
     """Runs one operation: environment problems exit 5, refusals 3, failures 1 (4 when worth retrying)."""
     try:
         if options.stack:
-            use_stack_env(stack_env_path())
+            use_stack_env(stack_env.default_path())
         return asyncio.run(work)
     except EnvironmentProblem as exc:
         _fail(str(exc), EXIT_ENVIRONMENT)
@@ -115,7 +114,7 @@ def _progress(stores: SecretStores) -> SecretStores:
 @click.option(
     "--stack",
     is_flag=True,
-    help=f"use the local stack: read its env file (${STACK_ENV_VAR}, default .local/stack.env)",
+    help=f"use the local stack: read its env file (${stack_env.ENV_VAR}, default .local/stack.env)",
 )
 @click.option("-v", "--verbose", is_flag=True, help="also log every outcome line on stderr")
 @click.pass_context
@@ -127,7 +126,7 @@ def cli(ctx: click.Context, stack: bool, verbose: bool) -> None:
     service_logger = logging.getLogger("secret_rotation")
     ctx.call_on_close(lambda level=service_logger.level: service_logger.setLevel(level))
     service_logger.setLevel(logging.INFO if verbose else logging.CRITICAL)
-    ctx.obj = Options(stack=stack or STACK_ENV_VAR in os.environ)
+    ctx.obj = Options(stack=stack or stack_env.ENV_VAR in os.environ)
 
 
 @cli.command()

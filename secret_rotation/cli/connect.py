@@ -1,8 +1,8 @@
 """Where the CLI's settings and credential come from: the local stack's env file, or real Azure.
 
 - Local stack: `--stack` (or `ROTATION_STACK_ENV` set) reads `.local/stack.env` (or the file that variable
-  names) into this process's environment (variables already set win), so the settings and the stack's
-  managed-identity endpoint are the app's own.
+  names) with `secret_rotation.stack_env` into this process's environment (variables already set win), so
+  the settings and the stack's managed-identity endpoint are the app's own.
 - Azure: the process environment carries the Function App's settings (`ROTATION_ALLOWED_VAULTS`,
   `ROTATION_ALLOWED_SCOPES`, `AzureWebJobsStorage__blobServiceUri`, ...; docs/cli.md shows how to export
   them), and `DefaultAzureCredential` signs in as the operator (Azure CLI, azd, environment, ...).
@@ -22,35 +22,25 @@ from typing import TYPE_CHECKING
 from secret_rotation.composition import Wiring
 from secret_rotation.errors import ConfigurationError
 from secret_rotation.settings import Settings
+from secret_rotation.stack_env import StackEnvMissingError, load_stack_env
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
-
-STACK_ENV_VAR = "ROTATION_STACK_ENV"
-DEFAULT_STACK_ENV = Path(__file__).resolve().parents[2] / ".local" / "stack.env"
 
 
 class EnvironmentProblem(Exception):
     """The CLI cannot run here: no settings, no stack env file."""
 
 
-def stack_env_path() -> Path:
-    override = os.environ.get(STACK_ENV_VAR)
-    return Path(override) if override else DEFAULT_STACK_ENV
-
-
 def use_stack_env(path: Path) -> None:
     """Load the stack's env file into this process (the identity SDK reads its endpoint from there)."""
-    from dotenv import dotenv_values
-
-    if not path.is_file():
-        raise EnvironmentProblem(
-            f"stack env file {path} not found: start the local stack with `.venv/bin/python scripts/stack.py up`"
-        )
-    # Variables already set win (python-dotenv's convention), so one setting can be overridden for one run.
-    for key, value in dotenv_values(path).items():
-        if value is not None:
-            os.environ.setdefault(key, value)
+    try:
+        values = load_stack_env(path)
+    except StackEnvMissingError as exc:
+        raise EnvironmentProblem(str(exc)) from None
+    # Variables already set win (the dotenv convention), so one setting can be overridden for one run.
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
 
 
 def operator_credential(settings: Settings) -> AsyncTokenCredential:

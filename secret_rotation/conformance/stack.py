@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from secret_rotation import stack_env
 from secret_rotation.blob_lock import BlobLeaseLock
 from secret_rotation.host_storage import container_client
 from secret_rotation.keyvault_store import KeyVaultStores
@@ -24,29 +24,14 @@ if TYPE_CHECKING:
     from azure.identity.aio import ManagedIdentityCredential
     from azure.keyvault.secrets.aio import SecretClient
 
-ENV_FILE_VARIABLE = "ROTATION_STACK_ENV"
 # The App Service managed-identity protocol is the one the stack serves; these would take precedence.
 _OTHER_IDENTITY_PROTOCOLS = ("MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT")
 
 
 def load_stack_env(path: Path | None = None) -> dict[str, str]:
-    """`$ROTATION_STACK_ENV`, else `.local/stack.env` in the working directory or a parent of it."""
-    if path is None:
-        override = os.environ.get(ENV_FILE_VARIABLE)
-        candidates = (
-            [Path(override)] if override else [d / ".local" / "stack.env" for d in (Path.cwd(), *Path.cwd().parents)]
-        )
-        path = next((c for c in candidates if c.is_file()), candidates[0])
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: start the local stack first (`.venv/bin/python scripts/stack.py up`)")
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        # The file is `KEY='VALUE'` lines for bash; shlex undoes the same quoting.
-        words = shlex.split(line, comments=True)
-        if words:
-            key, _, value = words[0].partition("=")
-            values[key] = value
-    return values
+    """`$ROTATION_STACK_ENV`, else `.local/stack.env` in the working directory or a parent of it (a
+    plugin's repository runs the kit from its own directory)."""
+    return stack_env.load_stack_env(path or stack_env.default_path(search_from=Path.cwd()))
 
 
 @contextlib.contextmanager

@@ -1,5 +1,7 @@
-"""Read and write the local stack's env file (`.local/stack.env`) shared by bash, tests and tools.
+"""The local stack's env file (`.local/stack.env`): written here for `scripts/stack.py up`, and read here,
+the one reader, by the scripts, the tests, the bench, the operator CLI's `--stack` and the conformance kit.
 
+Where it sits: beside the service, never on its path (the Function App does not import it; no SDK here).
 The file holds single-quoted `KEY='VALUE'` lines so `set -a; . .local/stack.env; set +a` works in bash;
 the tiny reader here understands exactly that format (plus double-quoted or bare values).
 """
@@ -10,18 +12,26 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_VAR = "ROTATION_STACK_ENV"
+RELATIVE_PATH = Path(".local") / "stack.env"
 
 
 class StackEnvMissingError(FileNotFoundError):
     """The env file does not exist, i.e. the local stack was never started."""
 
 
-def default_path() -> Path:
-    """Where the env file is: $ROTATION_STACK_ENV, else <repo>/.local/stack.env."""
+def default_path(search_from: Path | None = None) -> Path:
+    """Where the env file is: $ROTATION_STACK_ENV; else `.local/stack.env` of this repository, or, given
+    `search_from` (the conformance kit run from a plugin's own repository), of that directory or the
+    nearest parent that has one."""
     override = os.environ.get(ENV_VAR)
-    return Path(override) if override else REPO_ROOT / ".local" / "stack.env"
+    if override:
+        return Path(override)
+    if search_from is None:
+        return REPO_ROOT / RELATIVE_PATH
+    candidates = [directory / RELATIVE_PATH for directory in (search_from, *search_from.parents)]
+    return next((c for c in candidates if c.is_file()), candidates[0])
 
 
 def _unquote(raw: str) -> str:
