@@ -212,13 +212,14 @@ class RotationEngine:
         await run.store.set(
             run.event.secret_name,
             stored_value,
-            tags={
-                **preflight.promoted_tags(
-                    current.tags, rotator, config, rotation_id=record.rotation_id, from_version=current.version
-                ),
-                # The credential the new version holds, whoever named it (a provider may, as Graph does).
-                Tag.CREDENTIAL_ID: record.credential_id,
-            },
+            tags=preflight.promoted_tags(
+                current.tags,
+                rotator,
+                config,
+                credential_id=record.credential_id,
+                rotation_id=record.rotation_id,
+                from_version=current.version,
+            ),
             expires_on=self._clock() + timedelta(days=config.validity_days),
             content_type=current.content_type,
         )

@@ -41,12 +41,20 @@ _ID_PLACEHOLDER = "0" * 32
 
 
 def promoted_tags(
-    current_tags: Mapping[str, str], rotator: Rotator, config: RotationConfig, *, rotation_id: str, from_version: str
+    current_tags: Mapping[str, str],
+    rotator: Rotator,
+    config: RotationConfig,
+    *,
+    credential_id: str,
+    rotation_id: str,
+    from_version: str,
 ) -> dict[str, str]:
-    """The promoted version's tags: carried over, the rotator's changes, then the bookkeeping tags."""
+    """The promoted version's tags: carried over, the rotator's changes, the credential the new version
+    holds (whoever named it: a provider may, as Graph does), then the bookkeeping tags."""
     return {
         **current_tags,
         **rotator.next_tags(config),
+        Tag.CREDENTIAL_ID: credential_id,
         Tag.ROTATION_ID: rotation_id,
         Tag.ROTATED_FROM_VERSION: from_version,
     }
@@ -96,13 +104,15 @@ def problems(
         found.append(str(exc))
     if secret_name.endswith(PENDING_SUFFIX):
         found.append(f"{secret_name} is a pending record, not a secret to rotate")
-    promoted = promoted_tags(tags, rotator, config, rotation_id=_ID_PLACEHOLDER, from_version=_ID_PLACEHOLDER)
+    target = rotator.target_credential_id(config)
+    promoted = promoted_tags(
+        tags, rotator, config, credential_id=target, rotation_id=_ID_PLACEHOLDER, from_version=_ID_PLACEHOLDER
+    )
     promoted_problems = tag_problems(f"secret {secret_name}'s promoted version", promoted)
     if len(promoted) > MAX_TAGS:
         own = len([name for name in tags if name not in BOOKKEEPING_TAGS])
         promoted_problems[0] += f" (a rotated secret may carry at most {USER_TAG_BUDGET} tags of its own, it has {own})"
     found += promoted_problems
-    target = rotator.target_credential_id(config)
     record = pending_tags(secret_name, _ID_PLACEHOLDER, _ID_PLACEHOLDER, target, Step.COMPLETED)
     found += tag_problems(f"secret {secret_name}'s pending record", record)
     if content_type is not None and len(content_type) > MAX_CONTENT_TYPE:

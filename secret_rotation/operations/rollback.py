@@ -23,7 +23,7 @@ from secret_rotation.operations.status import ROLLBACK_PREFIX
 from secret_rotation.outcomes import Outcome, OutcomeReporter, Status
 from secret_rotation.pending import PendingRecords
 from secret_rotation.ports import RotationLock, SecretStores
-from secret_rotation.preflight import configure
+from secret_rotation.preflight import configure, promoted_tags
 from secret_rotation.registry import RotatorRegistry
 from secret_rotation.rotator import Pattern
 from secret_rotation.scopes import Scopes
@@ -124,13 +124,16 @@ class Rollback:
             restored = await store.set(
                 name,
                 previous.value,
-                tags={
-                    **current.tags,
-                    Tag.CREDENTIAL_ID: previous_id,
-                    Tag.ALTERNATE_CREDENTIAL_ID: config.credential_id,
-                    Tag.ROTATION_ID: rotation_id,
-                    Tag.ROTATED_FROM_VERSION: current.version,
-                },
+                # What a rotation would promote: the two credentials swap (checked above: the previous
+                # version holds the current alternate).
+                tags=promoted_tags(
+                    current.tags,
+                    rotator,
+                    config,
+                    credential_id=previous_id,
+                    rotation_id=rotation_id,
+                    from_version=current.version,
+                ),
                 # A full validity period from now, like a promotion: time to fix what the rotation broke.
                 expires_on=self._clock() + timedelta(days=config.validity_days),
                 content_type=current.content_type,
